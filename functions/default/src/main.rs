@@ -1,0 +1,19 @@
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use lambda_runtime::{run, service_fn, Error};
+use statecast::actor::ActorRegistry;
+use statecast::config::Config;
+use statecast::dynamo::DynamoStore;
+use statecast::service::MessageService;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables));
+    let registry = Arc::new(ActorRegistry::with_examples());
+    let service = MessageService::new(store.clone(), store.clone(), store, registry, config.settings);
+    run(service_fn(|event| statecast_default::handler(&service, event))).await
+}

@@ -1,0 +1,174 @@
+//! Actors: keyed state plus named methods, and the registry from type name to actor.
+//!
+//! A method is a pure function of (state, args): it gets the state by `&mut`, returns a JSON
+//! value for the caller or an [`ActorError`]. Loading, version checks and writes belong to
+//! the call service, never to an actor.
+
+mod counter;
+mod todo;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::protocol::ErrorCode;
+
+pub use counter::Counter;
+pub use todo::{TodoItem, TodoList, TodoState};
+
+/// A typed error a method returns; sent to the caller as an `error` frame with this code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ActorError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ActorError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+    pub fn unknown_method(actor_type: &str, method: &str, known: &[&str]) -> Self {
+        Self::not_found(format!(
+            "actor type {actor_type:?} has no method {method:?}; methods: {}",
+            known.join(", ")
+        ))
+    }
+}
+
+/// Decodes a method's `args`; `null` (no args sent) reads as `{}`.
+pub fn args<T: DeserializeOwned>(method: &str, args: Value) -> Result<T, ActorError> {
+    let args = if args.is_null() {
+        Value::Object(Default::default())
+    } else {
+        args
+    };
+    serde_json::from_value(args).map_err(|e| ActorError::bad_request(format!("invalid args for {method}: {e}")))
+}
+
+/// What a user implements for an actor type.
+pub trait Actor: Send + Sync + 'static {
+    type State: Serialize + DeserializeOwned + Default + Send;
+
+    /// The type name used in actor keys (`counter` in `counter/c1`).
+    fn actor_type(&self) -> &'static str;
+
+    /// Runs `method` with `args` on `state`, returning the value the caller receives.
+    fn call(&self, state: &mut Self::State, method: &str, args: Value) -> Result<Value, ActorError>;
+}
+
+/// The outcome of running a method on stored JSON state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub state: Value,
+    pub value: Value,
+}
+
+/// An actor with its state type erased to JSON, so the registry can hold any of them.
+pub trait DynActor: Send + Sync {
+    fn actor_type(&self) -> &'static str;
+    fn default_state(&self) -> Value;
+    fn invoke(&self, state: Option<&Value>, method: &str, args: Value) -> Result<Outcome, ActorError>;
+}
+
+impl<A: Actor> DynActor for A {
+    fn actor_type(&self) -> &'static str {
+        Actor::actor_type(self)
+    }
+
+    fn default_state(&self) -> Value {
+        serde_json::to_value(A::State::default()).unwrap_or(Value::Null)
+    }
+
+    fn invoke(&self, state: Option<&Value>, method: &str, args: Value) -> Result<Outcome, ActorError> {
+        let mut typed: A::State = match state {
+            None => A::State::default(),
+            Some(stored) => serde_json::from_value(stored.clone()).map_err(|e| {
+                ActorError::new(
+                    ErrorCode::Internal,
+                    format!("stored state does not match actor type: {e}"),
+                )
+            })?,
+        };
+        let value = self.call(&mut typed, method, args)?;
+        let state = serde_json::to_value(&typed)
+            .map_err(|e| ActorError::new(ErrorCode::Internal, format!("state could not be encoded: {e}")))?;
+        Ok(Outcome { state, value })
+    }
+}
+
+/// Actor types by name.
+#[derive(Clone, Default)]
+pub struct ActorRegistry {
+    actors: HashMap<&'static str, Arc<dyn DynActor>>,
+}
+
+impl ActorRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The example actors shipped with the platform: `counter` and `todo`.
+    pub fn with_examples() -> Self {
+        Self::new().with(Counter).with(TodoList)
+    }
+
+    pub fn with(mut self, actor: impl Actor) -> Self {
+        self.register(actor);
+        self
+    }
+
+    pub fn register(&mut self, actor: impl Actor) {
+        self.actors.insert(Actor::actor_type(&actor), Arc::new(actor));
+    }
+
+    pub fn get(&self, actor_type: &str) -> Option<&dyn DynActor> {
+        self.actors.get(actor_type).map(|a| a.as_ref())
+    }
+
+    pub fn types(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.actors.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn registry_dispatches_by_type_and_method() {
+        let registry = ActorRegistry::with_examples();
+        let counter = registry.get("counter").expect("registered");
+        let out = counter.invoke(None, "increment", json!({"by": 5})).expect("increments");
+        assert_eq!(out.value, json!(5));
+        assert_eq!(out.state, json!({"value": 5}));
+        let err = counter
+            .invoke(Some(&out.state), "explode", Value::Null)
+            .expect_err("unknown method");
+        assert_eq!(err.code, ErrorCode::NotFound);
+        assert!(registry.get("nope").is_none());
+    }
+
+    #[test]
+    fn state_of_another_shape_is_an_internal_error_not_a_panic() {
+        let registry = ActorRegistry::with_examples();
+        let counter = registry.get("counter").expect("registered");
+        let err = counter
+            .invoke(Some(&json!({"value": "seven"})), "increment", Value::Null)
+            .expect_err("bad state");
+        assert_eq!(err.code, ErrorCode::Internal);
+    }
+}

@@ -1,0 +1,91 @@
+//! Configuration read from the environment (set by `template.yaml` in AWS, by local mode or
+//! tests elsewhere).
+
+use std::time::Duration;
+
+use crate::dynamo::TableNames;
+use crate::ids::TenantId;
+use crate::service::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {var} is invalid: {detail}")]
+    Invalid { var: &'static str, detail: String },
+}
+
+/// Everything a function reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tables: TableNames,
+    pub settings: Settings,
+    /// `CONNECTIONS_ENDPOINT`: the `@connections` base URL (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    pub connections_endpoint: Option<String>,
+}
+
+fn var(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name).map_err(|_| ConfigError::Missing(name))
+}
+
+fn optional(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn number<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    optional(name)
+        .map(|v| {
+            v.parse::<T>().map_err(|e| ConfigError::Invalid {
+                var: name,
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+impl Config {
+    /// Reads `CONNECTIONS_TABLE`, `SUBSCRIPTIONS_TABLE`, `ACTORS_TABLE` (required), and the
+    /// optional `CONNECTIONS_ENDPOINT`, `DEFAULT_TENANT`, `MAX_CALL_ATTEMPTS`,
+    /// `MAX_STATE_BYTES`, `SEND_CONCURRENCY`, `CONNECTION_TTL_SECONDS`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let tables = TableNames {
+            connections: var("CONNECTIONS_TABLE")?,
+            subscriptions: var("SUBSCRIPTIONS_TABLE")?,
+            actors: var("ACTORS_TABLE")?,
+        };
+        let mut settings = Settings::default();
+        if let Some(t) = optional("DEFAULT_TENANT") {
+            settings.default_tenant = Some(TenantId::new(t).map_err(|e| ConfigError::Invalid {
+                var: "DEFAULT_TENANT",
+                detail: e.to_string(),
+            })?);
+        }
+        if let Some(n) = number("MAX_CALL_ATTEMPTS")? {
+            settings.max_call_attempts = n;
+        }
+        if let Some(n) = number("MAX_STATE_BYTES")? {
+            settings.max_state_bytes = n;
+        }
+        if let Some(n) = number("SEND_CONCURRENCY")? {
+            settings.send_concurrency = n;
+        }
+        if let Some(n) = number("CONNECTION_TTL_SECONDS")? {
+            settings.connection_ttl = Duration::from_secs(n);
+        }
+        Ok(Self {
+            tables,
+            settings,
+            connections_endpoint: optional("CONNECTIONS_ENDPOINT"),
+        })
+    }
+
+    /// `CONNECTIONS_ENDPOINT`, required by functions that post to clients.
+    pub fn require_connections_endpoint(&self) -> Result<&str, ConfigError> {
+        self.connections_endpoint
+            .as_deref()
+            .ok_or(ConfigError::Missing("CONNECTIONS_ENDPOINT"))
+    }
+}

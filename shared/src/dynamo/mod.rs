@@ -1,0 +1,52 @@
+//! The DynamoDB adapter: connections, subscriptions and actors tables behind the store ports.
+//!
+//! Every access is a key lookup or a Query; nothing here ever scans.
+
+mod actors;
+mod connections;
+mod subscriptions;
+mod tables;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+pub use tables::{create_tables, TableNames, TableSpec, SUBSCRIPTIONS_BY_CONNECTION, TABLE_SPECS};
+
+/// One client, three tables; implements every store port.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    tables: TableNames,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self { client, tables }
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn to_item(value: &impl Serialize, what: &'static str) -> Result<Item> {
+    serde_dynamo::to_item(value).map_err(|e| Error::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+fn from_item<T: DeserializeOwned>(item: Item, what: &'static str) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(|e| Error::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}

@@ -1,0 +1,109 @@
+//! The crate's error type: what callers branch on (retry, reply, clean up).
+
+use crate::actor::ActorError;
+use crate::ids::{ConnectionId, CrossTenant, IdError};
+use crate::protocol::{ErrorCode, ProtocolError, RequestId, ServerMessage};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("invalid identifier: {0}")]
+    Id(#[from] IdError),
+    #[error(transparent)]
+    CrossTenant(#[from] CrossTenant),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("connection is not registered (it never connected or has expired)")]
+    UnknownConnection,
+    #[error("no actor type {0:?} is registered")]
+    UnknownActorType(String),
+    #[error(transparent)]
+    Actor(#[from] ActorError),
+    #[error("version conflict on {0}: another writer won every attempt")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("connection {0} is gone")]
+    ConnectionGone(ConnectionId),
+    /// A stored item or stream record that does not decode; retrying cannot help.
+    #[error("corrupt {what}: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    /// A call to DynamoDB or the `@connections` API failed.
+    #[error("{operation} failed")]
+    Dependency {
+        operation: &'static str,
+        retryable: bool,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Error {
+    /// Whether the same operation may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Dependency { retryable, .. } => *retryable,
+            Error::Conflict(_) => true,
+            _ => false,
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Protocol(_) | Error::Id(_) => ErrorCode::BadRequest,
+            Error::CrossTenant(_) => ErrorCode::Forbidden,
+            Error::Unauthorized(_) | Error::UnknownConnection => ErrorCode::Unauthorized,
+            Error::UnknownActorType(_) => ErrorCode::NotFound,
+            Error::Actor(e) => e.code,
+            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::TooLarge(_) => ErrorCode::TooLarge,
+            Error::ConnectionGone(_) | Error::Corrupt { .. } | Error::Dependency { .. } => ErrorCode::Internal,
+        }
+    }
+
+    /// The `error` frame a client gets. Internal details stay in the logs; the client gets
+    /// the Lambda request id to quote instead.
+    pub fn to_reply(&self, id: Option<RequestId>, request_id: &str) -> ServerMessage {
+        let message = match self.code() {
+            ErrorCode::Internal => format!("internal error; request id {request_id}"),
+            _ => self.to_string(),
+        };
+        ServerMessage::error(id, self.code(), message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause_from_the_client() {
+        let err = Error::Dependency {
+            operation: "GetItem",
+            retryable: true,
+            source: "socket closed".into(),
+        };
+        assert!(err.is_retryable());
+        let ServerMessage::Error { code, message, .. } = err.to_reply(None, "req-1") else {
+            panic!("an error reply");
+        };
+        assert_eq!(code, ErrorCode::Internal);
+        assert_eq!(message, "internal error; request id req-1");
+    }
+}
+
+/// `error: cause: cause…`, for logs.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}

@@ -1,0 +1,102 @@
+//! Lambda event adapters: API Gateway WebSocket events in, proxy responses out, and
+//! DynamoDB stream records decoded into [`ActorChange`]s.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::dynamodb::EventRecord;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+
+use crate::error::{Error, Result};
+use crate::ids::ConnectionId;
+use crate::records::{ActorChange, ActorRecord};
+use crate::service::{ConnectRequest, StreamItem};
+
+/// The connection a WebSocket event belongs to.
+pub fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> Result<ConnectionId> {
+    let id = event.request_context.connection_id.clone().unwrap_or_default();
+    ConnectionId::new(id).map_err(Error::from)
+}
+
+/// The API Gateway request id, for logs and `internal` error replies.
+pub fn request_id(event: &ApiGatewayWebsocketProxyRequest) -> String {
+    event
+        .request_context
+        .request_id
+        .clone()
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Reads a `$connect` event: connection id, `tenant`/`sub` from the authorizer context.
+pub fn connect_request(event: &ApiGatewayWebsocketProxyRequest) -> Result<ConnectRequest> {
+    let context = &event.request_context;
+    let field = |name: &str| {
+        context
+            .authorizer
+            .fields
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    Ok(ConnectRequest {
+        connection_id: connection_id(event)?,
+        tenant: field("tenant"),
+        principal: field("sub").or_else(|| field("principalId")),
+        connected_at: context.connected_at,
+    })
+}
+
+/// A proxy response with `status` and an optional body (the route response a client gets).
+pub fn response(status: u16, body: Option<String>) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = i64::from(status);
+    response.body = body.map(Body::Text);
+    response
+}
+
+/// Decodes one stream record of the actors table.
+pub fn stream_item(record: &EventRecord) -> StreamItem {
+    let sequence = record.change.sequence_number.clone().unwrap_or_default();
+    StreamItem {
+        sequence,
+        change: actor_change(record),
+    }
+}
+
+fn actor_change(record: &EventRecord) -> Result<ActorChange> {
+    let image = |item: &serde_dynamo::Item, which: &str| -> Result<ActorRecord> {
+        serde_dynamo::from_item(item.clone()).map_err(|e| Error::Corrupt {
+            what: "actor stream record",
+            detail: format!("{which} image: {e}"),
+        })
+    };
+    match record.event_name.as_str() {
+        "INSERT" => Ok(ActorChange::Created {
+            new: image(&record.change.new_image, "new")?,
+        }),
+        "MODIFY" => Ok(ActorChange::Updated {
+            old: image(&record.change.old_image, "old")?,
+            new: image(&record.change.new_image, "new")?,
+        }),
+        "REMOVE" => Ok(ActorChange::Deleted {
+            old: image(&record.change.old_image, "old")?,
+        }),
+        other => Err(Error::Corrupt {
+            what: "actor stream record",
+            detail: format!("unknown eventName {other:?}"),
+        }),
+    }
+}
+
+/// The partial-batch response naming the records to retry.
+pub fn batch_response(failed: Vec<String>) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|sequence| {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence);
+            failure
+        })
+        .collect();
+    response
+}

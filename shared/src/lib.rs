@@ -1,0 +1,43 @@
+//! Statecast: real-time, stateful backends on AWS serverless.
+//!
+//! Clients hold a WebSocket to API Gateway, subscribe to actors (keyed, versioned state with
+//! methods) and receive every change as a JSON Patch delta, fanned out from the actors
+//! table's DynamoDB stream. This crate is the whole domain plus its AWS adapters; the Lambda
+//! crates under `functions/` only wire it up.
+//!
+//! # Layout
+//!
+//! Domain (no AWS types):
+//! - [`ids`]: `ConnectionId`, `TenantId`, `ActorKey`, `ActorAddress`, `Version`, `Epoch`.
+//! - [`protocol`]: client and server frames, error codes, the frame parser.
+//! - [`actor`]: the `Actor` trait, the registry, and the `counter` and `todo` examples.
+//! - [`delta`]: JSON Patch diff/apply and the delta-or-snapshot rule.
+//! - [`records`]: what is stored (connections, subscriptions, actors) and actor changes.
+//! - [`ports`]: the store and sender traits services depend on.
+//! - [`service`]: connect, disconnect, handle a message, fan out a stream batch.
+//! - [`error`]: the error type callers branch on; [`backoff`]: jittered retry delays.
+//!
+//! Adapters:
+//! - [`dynamo`]: the DynamoDB store and table definitions.
+//! - [`connections_api`]: `@connections` sender.
+//! - [`lambda_events`]: Lambda event JSON in and out.
+//! - [`config`]: environment configuration.
+
+pub mod actor;
+pub mod backoff;
+pub mod config;
+pub mod connections_api;
+pub mod delta;
+pub mod dynamo;
+pub mod error;
+pub mod ids;
+pub mod lambda_events;
+pub mod ports;
+pub mod protocol;
+pub mod records;
+mod sdk_error;
+pub mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, Result};

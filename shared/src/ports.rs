@@ -1,0 +1,52 @@
+//! The narrow interfaces services depend on: one per stored aggregate, one for pushes.
+//!
+//! Adapters implement them on DynamoDB and `@connections`; tests may wrap or fake them.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::ids::{ActorKey, ConnectionId, Version};
+use crate::records::{ActorRecord, ConnectionRecord, SubscriptionRecord};
+
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    async fn put_connection(&self, connection: &ConnectionRecord) -> Result<()>;
+    /// A strongly consistent read.
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>>;
+    async fn delete_connection(&self, id: &ConnectionId) -> Result<()>;
+}
+
+/// One page of an actor's subscribers and where the next page starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriberPage {
+    pub connections: Vec<ConnectionId>,
+    pub next: Option<ConnectionId>,
+}
+
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    async fn put_subscription(&self, subscription: &SubscriptionRecord) -> Result<()>;
+    async fn delete_subscription(&self, actor: &ActorKey, connection: &ConnectionId) -> Result<()>;
+    /// A strongly consistent page of `actor`'s subscribers, starting after `after`.
+    async fn subscribers(&self, actor: &ActorKey, after: Option<&ConnectionId>) -> Result<SubscriberPage>;
+    /// Every actor `connection` is subscribed to (read from the by-connection index).
+    async fn subscriptions_of(&self, connection: &ConnectionId) -> Result<Vec<ActorKey>>;
+    /// Deletes the subscriptions of `connection` to each of `actors`, in batches.
+    async fn delete_subscriptions(&self, connection: &ConnectionId, actors: &[ActorKey]) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ActorStore: Send + Sync {
+    /// A strongly consistent read.
+    async fn load(&self, key: &ActorKey) -> Result<Option<ActorRecord>>;
+    /// Writes `record` only if the stored version is still `expected` ([`Version::NONE`]: not
+    /// stored yet); otherwise fails with [`crate::Error::Conflict`].
+    async fn save(&self, record: &ActorRecord, expected: Version) -> Result<()>;
+}
+
+/// Pushes a frame to a WebSocket client (`@connections` in production).
+#[async_trait]
+pub trait ConnectionSender: Send + Sync {
+    /// Fails with [`crate::Error::ConnectionGone`] when the client is no longer connected.
+    async fn send(&self, to: &ConnectionId, frame: &str) -> Result<()>;
+}

@@ -1,0 +1,321 @@
+//! The wire protocol: JSON text frames between WebSocket clients and the backend.
+//!
+//! Client frames are routed on `action`; server frames are tagged by `type`. Every
+//! malformed client frame turns into a [`ProtocolError`], which becomes an `error` reply.
+
+use std::fmt;
+
+use json_patch::Patch;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{Epoch, Version};
+
+/// A client's correlation id, echoed in the reply: a string or an integer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Number(i64),
+    Text(String),
+}
+
+/// Longest request id string accepted.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The state a client already holds, for resuming a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Since {
+    pub epoch: Epoch,
+    pub version: Version,
+}
+
+/// A frame sent by a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Start receiving changes of `actor`; answered with `subscribed`.
+    #[serde(rename = "subscribe")]
+    Subscribe {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        actor: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Since>,
+    },
+    /// Stop receiving changes of `actor`; answered with `unsubscribed`.
+    #[serde(rename = "unsubscribe")]
+    Unsubscribe {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        actor: String,
+    },
+    /// Run `method` of `actor` with `args`; answered with `result`.
+    #[serde(rename = "call")]
+    Call {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        actor: String,
+        method: String,
+        #[serde(default)]
+        args: Value,
+    },
+    /// Liveness check; answered with `pong`.
+    #[serde(rename = "ping")]
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+}
+
+/// The actions a client may send, for error messages and route tables.
+pub const ACTIONS: [&str; 4] = ["subscribe", "unsubscribe", "call", "ping"];
+
+impl ClientMessage {
+    pub fn id(&self) -> Option<&RequestId> {
+        match self {
+            ClientMessage::Subscribe { id, .. }
+            | ClientMessage::Unsubscribe { id, .. }
+            | ClientMessage::Call { id, .. }
+            | ClientMessage::Ping { id } => id.as_ref(),
+        }
+    }
+}
+
+/// A frame sent by the backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The subscription is stored; `state` is the actor at `version`.
+    Subscribed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        actor: String,
+        epoch: Epoch,
+        version: Version,
+        state: Value,
+    },
+    Unsubscribed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        actor: String,
+    },
+    /// A call's return value and the actor version it produced (or read).
+    Result {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        value: Value,
+        version: Version,
+    },
+    /// JSON Patch taking the actor from version `from` to version `to`.
+    Delta {
+        actor: String,
+        epoch: Epoch,
+        from: Version,
+        to: Version,
+        patch: Patch,
+    },
+    /// The whole state, sent instead of a delta that would not be smaller.
+    Snapshot {
+        actor: String,
+        epoch: Epoch,
+        version: Version,
+        state: Value,
+    },
+    /// The actor was deleted; subscribers fall back to the default state at version 0.
+    Deleted {
+        actor: String,
+        epoch: Epoch,
+        version: Version,
+    },
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl ServerMessage {
+    pub fn error(id: Option<RequestId>, code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMessage::Error {
+            id,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serializing these types cannot fail: every map key is a string.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"type":"error","code":"internal","message":"reply could not be encoded: {e}"}}"#)
+        })
+    }
+}
+
+/// Machine-readable error codes of `error` replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    TooLarge,
+    RateLimited,
+    Internal,
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Why a client frame could not be read. All of these are `bad_request`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("message is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("message must be a JSON object")]
+    NotAnObject,
+    #[error("message has no `action` field")]
+    MissingAction,
+    #[error("`action` must be a string")]
+    ActionNotString,
+    #[error("unknown action {0:?}; expected one of: subscribe, unsubscribe, call, ping")]
+    UnknownAction(String),
+    #[error("`id` must be a string of at most 128 bytes or an integer")]
+    BadRequestId,
+    #[error("invalid `{action}` message: {detail}")]
+    InvalidFields { action: String, detail: String },
+}
+
+/// A parsed frame, or the error to reply with and whatever request id could be recovered.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<RequestId>, ProtocolError)> {
+    let value: Value = serde_json::from_str(text).map_err(|e| (None, ProtocolError::MalformedJson(e.to_string())))?;
+    let Value::Object(fields) = &value else {
+        return Err((None, ProtocolError::NotAnObject));
+    };
+    let id = match fields.get("id") {
+        None | Some(Value::Null) => None,
+        Some(raw) => match serde_json::from_value::<RequestId>(raw.clone()) {
+            Ok(RequestId::Text(s)) if s.len() > MAX_REQUEST_ID_LEN => return Err((None, ProtocolError::BadRequestId)),
+            Ok(id) => Some(id),
+            Err(_) => return Err((None, ProtocolError::BadRequestId)),
+        },
+    };
+    let action = match fields.get("action") {
+        None => return Err((id, ProtocolError::MissingAction)),
+        Some(Value::String(a)) => a.clone(),
+        Some(_) => return Err((id, ProtocolError::ActionNotString)),
+    };
+    if !ACTIONS.contains(&action.as_str()) {
+        return Err((id, ProtocolError::UnknownAction(action)));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        (
+            id,
+            ProtocolError::InvalidFields {
+                action,
+                detail: e.to_string(),
+            },
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse_err(text: &str) -> (Option<RequestId>, ProtocolError) {
+        parse_client_message(text).expect_err("must be refused")
+    }
+
+    #[test]
+    fn parses_every_action() {
+        let call = parse_client_message(r#"{"action":"call","id":7,"actor":"counter/a","method":"increment"}"#);
+        assert_eq!(
+            call,
+            Ok(ClientMessage::Call {
+                id: Some(RequestId::Number(7)),
+                actor: "counter/a".into(),
+                method: "increment".into(),
+                args: Value::Null,
+            })
+        );
+        let sub = parse_client_message(r#"{"action":"subscribe","id":"s1","actor":"todo/x"}"#).expect("valid");
+        assert_eq!(sub.id(), Some(&RequestId::Text("s1".into())));
+        assert!(parse_client_message(r#"{"action":"unsubscribe","actor":"todo/x"}"#).is_ok());
+        assert_eq!(
+            parse_client_message(r#"{"action":"ping"}"#),
+            Ok(ClientMessage::Ping { id: None })
+        );
+    }
+
+    #[test]
+    fn every_malformed_class_has_its_own_error_and_keeps_the_id() {
+        assert!(matches!(parse_err("{nope"), (None, ProtocolError::MalformedJson(_))));
+        assert_eq!(parse_err("[1,2]"), (None, ProtocolError::NotAnObject));
+        assert_eq!(
+            parse_err(r#"{"id":1}"#),
+            (Some(RequestId::Number(1)), ProtocolError::MissingAction)
+        );
+        assert_eq!(
+            parse_err(r#"{"id":"a","action":3}"#),
+            (Some(RequestId::Text("a".into())), ProtocolError::ActionNotString)
+        );
+        assert_eq!(
+            parse_err(r#"{"action":"explode"}"#),
+            (None, ProtocolError::UnknownAction("explode".into()))
+        );
+        assert_eq!(
+            parse_err(r#"{"action":"ping","id":{"x":1}}"#),
+            (None, ProtocolError::BadRequestId)
+        );
+        let (id, missing) = parse_err(r#"{"action":"call","id":2,"actor":"counter/a"}"#);
+        assert_eq!(id, Some(RequestId::Number(2)));
+        assert!(matches!(missing, ProtocolError::InvalidFields { ref detail, .. } if detail.contains("method")));
+        let (_, wrong_type) = parse_err(r#"{"action":"subscribe","actor":42}"#);
+        assert!(
+            matches!(wrong_type, ProtocolError::InvalidFields { ref detail, .. } if detail.contains("invalid type"))
+        );
+        let (_, unknown_field) = parse_err(r#"{"action":"ping","bogus":true}"#);
+        assert!(matches!(unknown_field, ProtocolError::InvalidFields { .. }));
+    }
+
+    #[test]
+    fn server_messages_have_the_documented_shape() {
+        let delta = ServerMessage::Delta {
+            actor: "todo/x".into(),
+            epoch: Epoch(5),
+            from: Version(1),
+            to: Version(2),
+            patch: serde_json::from_value(json!([{"op":"add","path":"/a","value":1}])).expect("patch"),
+        };
+        assert_eq!(
+            serde_json::to_value(&delta).expect("json"),
+            json!({"type":"delta","actor":"todo/x","epoch":5,"from":1,"to":2,"patch":[{"op":"add","path":"/a","value":1}]})
+        );
+        let err = ServerMessage::error(Some(RequestId::Number(3)), ErrorCode::NotFound, "no such actor");
+        assert_eq!(
+            err.to_json(),
+            r#"{"type":"error","id":3,"code":"not_found","message":"no such actor"}"#
+        );
+    }
+}

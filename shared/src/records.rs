@@ -1,0 +1,66 @@
+//! What the platform stores: connections, subscriptions and actor records, and the
+//! change an actor record went through (as read from a stream).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{ActorKey, ConnectionId, Epoch, TenantId, Version};
+
+/// A live WebSocket connection. `expires_at` (epoch seconds) is the table's TTL attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionRecord {
+    pub connection_id: ConnectionId,
+    pub tenant: TenantId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Milliseconds since the epoch, as API Gateway reports it.
+    pub connected_at: i64,
+    pub expires_at: i64,
+}
+
+/// `connection_id` receives the changes of `actor_key` until it unsubscribes or goes away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionRecord {
+    pub actor_key: ActorKey,
+    pub connection_id: ConnectionId,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An actor's stored state at a version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorRecord {
+    pub actor_key: ActorKey,
+    pub state: Value,
+    pub version: Version,
+    pub epoch: Epoch,
+    pub updated_at: i64,
+}
+
+/// One change of an actor record, as a stream reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActorChange {
+    Created { new: ActorRecord },
+    Updated { old: ActorRecord, new: ActorRecord },
+    Deleted { old: ActorRecord },
+}
+
+impl ActorChange {
+    pub fn key(&self) -> &ActorKey {
+        match self {
+            ActorChange::Created { new } | ActorChange::Updated { new, .. } => &new.actor_key,
+            ActorChange::Deleted { old } => &old.actor_key,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

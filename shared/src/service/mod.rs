@@ -1,0 +1,48 @@
+//! Services: what the Lambda handlers (and the local gateway) call. Each takes only the ports
+//! it needs, so every function gets the least it must be allowed to touch.
+
+mod call;
+mod connect;
+mod disconnect;
+mod fanout;
+mod message;
+
+use std::time::Duration;
+
+use crate::ids::TenantId;
+
+pub use connect::{ConnectRequest, ConnectService};
+pub use disconnect::DisconnectService;
+pub use fanout::{FanoutOutcome, FanoutService, StreamItem};
+pub use message::MessageService;
+
+/// Tunables shared by the services; [`Settings::default`] is what production uses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a connection (and its subscriptions) lives before TTL may delete it. API
+    /// Gateway closes a connection after 2 h; 10 min of grace cover clock skew.
+    pub connection_ttl: Duration,
+    /// Tenant for connections whose authorizer context names none; `None` refuses them.
+    pub default_tenant: Option<TenantId>,
+    /// Attempts at a conditional actor write before the caller gets `conflict`.
+    pub max_call_attempts: u32,
+    /// Largest actor state accepted (JSON bytes); DynamoDB's item limit is 400 KB.
+    pub max_state_bytes: usize,
+    /// `@connections` posts in flight at once for one change.
+    pub send_concurrency: usize,
+    /// Actors whose changes are fanned out at once (each actor's own changes stay in order).
+    pub actor_concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            connection_ttl: Duration::from_secs(2 * 3600 + 600),
+            default_tenant: None,
+            max_call_attempts: 10,
+            max_state_bytes: 350_000,
+            send_concurrency: 32,
+            actor_concurrency: 8,
+        }
+    }
+}
