@@ -1,0 +1,52 @@
+//! Loads the real Lambda event JSON under `tests/fixtures/` and adapts it per test.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::dynamodb::Event;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+
+/// The raw JSON of `tests/fixtures/{name}.json`.
+pub fn raw(name: &str) -> Value {
+    let path = format!("{}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path} is not JSON: {e}"))
+}
+
+/// A WebSocket event fixture (`ws-connect`, `ws-message`, `ws-disconnect`) for
+/// `connection_id`, with `body` when given and the authorizer context replaced by `authorizer`
+/// (`Value::Null` removes it).
+pub fn ws_event(
+    name: &str,
+    connection_id: &str,
+    body: Option<&str>,
+    authorizer: Option<Value>,
+) -> LambdaEvent<ApiGatewayWebsocketProxyRequest> {
+    let mut event = raw(name);
+    event["requestContext"]["connectionId"] = Value::from(connection_id);
+    if let Some(body) = body {
+        event["body"] = Value::from(body);
+    }
+    if let Some(authorizer) = authorizer {
+        match authorizer {
+            Value::Null => {
+                if let Some(context) = event["requestContext"].as_object_mut() {
+                    context.remove("authorizer");
+                }
+            }
+            other => event["requestContext"]["authorizer"] = other,
+        }
+    }
+    let payload = serde_json::from_value(event).unwrap_or_else(|e| panic!("fixture {name} does not decode: {e}"));
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// A DynamoDB stream event fixture (`stream-insert`, `stream-modify`, `stream-remove`).
+pub fn stream_event(name: &str) -> LambdaEvent<Event> {
+    let payload = serde_json::from_value(raw(name)).unwrap_or_else(|e| panic!("fixture {name} does not decode: {e}"));
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// Wraps a stream event built by a test for a handler call.
+pub fn lambda_event<T>(payload: T) -> LambdaEvent<T> {
+    LambdaEvent::new(payload, Context::default())
+}
