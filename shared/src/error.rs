@@ -76,6 +76,18 @@ impl Error {
     }
 }
 
+/// `error: cause: cause…`, for logs.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,16 +106,4 @@ mod tests {
         assert_eq!(code, ErrorCode::Internal);
         assert_eq!(message, "internal error; request id req-1");
     }
-}
-
-/// `error: cause: cause…`, for logs.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    out
 }

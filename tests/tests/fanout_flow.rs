@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use statecast::delta;
-use statecast::ids::ConnectionId;
+use statecast::ids::{ActorKey, ConnectionId};
+use statecast::ports::{ConnectionStore, SubscriberPage, SubscriptionStore};
 use statecast::protocol::ServerMessage;
+use statecast::records::SubscriptionRecord;
 use statecast::service::ConnectRequest;
 use statecast::testing::RecordingSender;
 use statecast_tests::fixtures::lambda_event;
@@ -102,4 +104,176 @@ async fn subscriber_rebuilds_the_stored_state_from_snapshot_plus_deltas() {
     assert_eq!(held_version, stored.version);
     assert_eq!(held, stored.state);
     assert_eq!(held["items"]["1"], json!({"title":"milk","done":true}));
+}
+
+async fn subscribe(h: &Harness, connection: &ConnectionId, actor: &str) {
+    let reply = send(h, connection, json!({"action":"subscribe","actor":actor})).await;
+    assert!(matches!(reply, ServerMessage::Subscribed { .. }), "{reply:?}");
+}
+
+async fn call(h: &Harness, connection: &ConnectionId, actor: &str, method: &str) {
+    let reply = send(h, connection, json!({"action":"call","actor":actor,"method":method})).await;
+    assert!(matches!(reply, ServerMessage::Result { .. }), "{reply:?}");
+}
+
+/// A 410 from one subscriber deletes exactly that connection and all its subscriptions,
+/// and the change is still delivered to every other subscriber.
+#[tokio::test]
+async fn gone_subscriber_is_removed_and_the_others_still_receive() {
+    let h = Harness::start().await;
+    let mut stream = h.actor_stream().await;
+    let sender = Arc::new(RecordingSender::new());
+    let fanout = h.fanout_service(sender.clone());
+    let (a, b, gone) = (
+        connect(&h, "a").await,
+        connect(&h, "b").await,
+        connect(&h, "gone").await,
+    );
+    for c in [&a, &b, &gone] {
+        subscribe(&h, c, "counter/shared").await;
+    }
+    subscribe(&h, &gone, "counter/other").await;
+    subscribe(&h, &b, "counter/other").await;
+    sender.mark_gone(&gone);
+
+    call(&h, &a, "counter/shared", "increment").await;
+    let response = statecast_fanout::handler(&fanout, lambda_event(stream.next_event().await))
+        .await
+        .expect("handler");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "a gone client is not a failure"
+    );
+
+    for c in [&a, &b] {
+        let frames = sender.frames_to(c);
+        assert_eq!(frames.len(), 1, "{c} got the change");
+        assert_eq!(frames[0]["version"], json!(1));
+    }
+    assert!(sender.frames_to(&gone).is_empty());
+    assert_eq!(
+        h.store.get_connection(&gone).await.expect("get"),
+        None,
+        "gone connection deleted"
+    );
+    assert!(
+        h.store.subscriptions_of(&gone).await.expect("query").is_empty(),
+        "all its subscriptions deleted"
+    );
+    for c in [&a, &b] {
+        assert!(h.store.get_connection(c).await.expect("get").is_some(), "{c} kept");
+    }
+    let other = ActorKey::parse("dev/counter/other").expect("key");
+    assert_eq!(
+        h.store.subscribers(&other, None).await.expect("query").connections,
+        vec![b.clone()]
+    );
+}
+
+/// Fails subscriber queries for one actor with a retryable error; delegates the rest.
+struct FailingFor {
+    inner: Arc<dyn SubscriptionStore>,
+    actor: ActorKey,
+}
+
+#[async_trait::async_trait]
+impl SubscriptionStore for FailingFor {
+    async fn put_subscription(&self, s: &SubscriptionRecord) -> statecast::Result<()> {
+        self.inner.put_subscription(s).await
+    }
+    async fn delete_subscription(&self, a: &ActorKey, c: &ConnectionId) -> statecast::Result<()> {
+        self.inner.delete_subscription(a, c).await
+    }
+    async fn subscribers(&self, a: &ActorKey, after: Option<&ConnectionId>) -> statecast::Result<SubscriberPage> {
+        if a == &self.actor {
+            return Err(statecast::Error::Dependency {
+                operation: "Query subscribers",
+                retryable: true,
+                source: "ProvisionedThroughputExceededException".into(),
+            });
+        }
+        self.inner.subscribers(a, after).await
+    }
+    async fn subscriptions_of(&self, c: &ConnectionId) -> statecast::Result<Vec<ActorKey>> {
+        self.inner.subscriptions_of(c).await
+    }
+    async fn delete_subscriptions(&self, c: &ConnectionId, a: &[ActorKey]) -> statecast::Result<()> {
+        self.inner.delete_subscriptions(c, a).await
+    }
+}
+
+/// A retryable store failure while fanning out one actor's change reports exactly that
+/// record in `batch_item_failures`; other actors' records in the batch are delivered.
+#[tokio::test]
+async fn retryable_store_failure_reports_exactly_that_record() {
+    let h = Harness::start().await;
+    let mut stream = h.actor_stream().await;
+    let sender = Arc::new(RecordingSender::new());
+    let failing = ActorKey::parse("dev/counter/flaky").expect("key");
+    let store = Arc::new(FailingFor {
+        inner: h.store.clone(),
+        actor: failing,
+    });
+    let fanout = h.fanout_service_with(store, sender.clone());
+    let c = connect(&h, "watcher").await;
+    subscribe(&h, &c, "counter/fine").await;
+    subscribe(&h, &c, "counter/flaky").await;
+
+    call(&h, &c, "counter/fine", "increment").await;
+    call(&h, &c, "counter/flaky", "increment").await;
+    call(&h, &c, "counter/fine", "increment").await;
+    let event = stream.next_event().await;
+    let flaky_sequence = event.records[1]
+        .change
+        .sequence_number
+        .clone()
+        .expect("sequence number");
+
+    let response = statecast_fanout::handler(&fanout, lambda_event(event))
+        .await
+        .expect("handler");
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, vec![Some(flaky_sequence)]);
+    let versions: Vec<_> = sender
+        .frames_to(&c)
+        .iter()
+        .map(|f| (f["actor"].clone(), f["version"].clone(), f["to"].clone()))
+        .collect();
+    assert_eq!(
+        versions.len(),
+        2,
+        "both changes of the healthy actor delivered: {versions:?}"
+    );
+    assert!(versions.iter().all(|(actor, ..)| actor == "counter/fine"));
+}
+
+/// Subscribers are read page by page: with pages of 3, all 10 subscribers get the change
+/// exactly once.
+#[tokio::test]
+async fn subscribers_are_read_page_by_page_and_each_gets_one_frame() {
+    let h = Harness::start().await;
+    let mut stream = h.actor_stream().await;
+    let sender = Arc::new(RecordingSender::new());
+    let small_pages =
+        Arc::new(statecast::dynamo::DynamoStore::new(h.dynamo.clone(), h.tables.clone()).with_page_size(3));
+    let fanout = h.fanout_service_with(small_pages, sender.clone());
+    let mut connections = Vec::new();
+    for i in 0..10 {
+        let c = connect(&h, &format!("sub-{i:02}")).await;
+        subscribe(&h, &c, "counter/paged").await;
+        connections.push(c);
+    }
+    call(&h, &connections[0], "counter/paged", "increment").await;
+    let response = statecast_fanout::handler(&fanout, lambda_event(stream.next_event().await))
+        .await
+        .expect("handler");
+    assert!(response.batch_item_failures.is_empty());
+    for c in &connections {
+        assert_eq!(sender.frames_to(c).len(), 1, "{c}");
+    }
+    assert_eq!(sender.sent().len(), 10);
 }

@@ -23,11 +23,25 @@ pub use tables::{create_tables, TableNames, TableSpec, SUBSCRIPTIONS_BY_CONNECTI
 pub struct DynamoStore {
     client: Client,
     tables: TableNames,
+    page_size: i32,
 }
+
+/// Subscribers read per Query page by default.
+pub const DEFAULT_PAGE_SIZE: i32 = 1000;
 
 impl DynamoStore {
     pub fn new(client: Client, tables: TableNames) -> Self {
-        Self { client, tables }
+        Self {
+            client,
+            tables,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+
+    /// Reads subscribers `page_size` at a time (at least 1).
+    pub fn with_page_size(mut self, page_size: i32) -> Self {
+        self.page_size = page_size.max(1);
+        self
     }
 }
 

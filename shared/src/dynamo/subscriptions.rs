@@ -14,8 +14,6 @@ use crate::ports::{SubscriberPage, SubscriptionStore};
 use crate::records::SubscriptionRecord;
 use crate::sdk_error::dependency;
 
-/// Subscribers read per Query page.
-const PAGE_SIZE: i32 = 1000;
 /// BatchWriteItem's limit.
 const BATCH: usize = 25;
 const UNPROCESSED_ATTEMPTS: u32 = 6;
@@ -72,7 +70,7 @@ impl SubscriptionStore for DynamoStore {
             .expression_attribute_values(":actor", s(actor.to_string()))
             .projection_expression("connectionId")
             .consistent_read(true)
-            .limit(PAGE_SIZE)
+            .limit(self.page_size)
             .set_exclusive_start_key(after.map(|c| subscription_key(actor, c)))
             .send()
             .await
