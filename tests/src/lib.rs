@@ -6,7 +6,9 @@
 //! DynamoDB-compatible endpoint (e.g. DynamoDB Local); each harness uses its own table prefix.
 
 pub mod fixtures;
+pub mod replica;
 pub mod stream_reader;
+pub mod ws_client;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -107,10 +107,18 @@ fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> Error {
     }
 }
 
-/// Creates every table (on-demand billing), then turns on TTL where the spec has one.
+/// Creates every table that does not exist yet (on-demand billing), turning on TTL where the
+/// spec has one; tables that exist are left as they are.
 pub async fn create_tables(client: &Client, names: &TableNames) -> Result<()> {
     for spec in TABLE_SPECS {
         let name = spec.name(names);
+        match client.describe_table().table_name(name).send().await {
+            Ok(_) => continue,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(dependency("DescribeTable", e)),
+        }
         let mut attributes = vec![spec.partition_key];
         let mut request = client
             .create_table()

@@ -1,0 +1,154 @@
+//! The WebSocket gateway emulator: API Gateway's WebSocket API and its `@connections`
+//! management API on one loopback port, calling the same handlers the Lambdas run.
+
+mod events;
+mod management;
+mod registry;
+mod socket;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use futures::future::BoxFuture;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+pub use registry::Registry;
+
+/// A route's handler: an API Gateway WebSocket event in, a proxy response out.
+pub type WsHandler = Arc<
+    dyn Fn(
+            ApiGatewayWebsocketProxyRequest,
+        ) -> BoxFuture<'static, Result<ApiGatewayProxyResponse, lambda_runtime::Error>>
+        + Send
+        + Sync,
+>;
+
+/// The integrations of `$connect`, `$disconnect`, `$default` and any custom route keys
+/// (selected by `$request.body.action`).
+#[derive(Clone)]
+pub struct Routes {
+    pub connect: WsHandler,
+    pub disconnect: WsHandler,
+    pub default: WsHandler,
+    pub by_action: HashMap<String, WsHandler>,
+}
+
+/// API Gateway WebSocket quotas.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_frame_bytes: usize,
+    pub max_message_bytes: usize,
+    pub idle_timeout: Duration,
+    pub max_connection_duration: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 32 * 1024,
+            max_message_bytes: 128 * 1024,
+            idle_timeout: Duration::from_secs(10 * 60),
+            max_connection_duration: Duration::from_secs(2 * 60 * 60),
+        }
+    }
+}
+
+pub struct Gateway {
+    pub(crate) routes: Routes,
+    pub(crate) limits: Limits,
+    pub(crate) stage: String,
+    pub(crate) domain_name: String,
+    pub(crate) registry: Registry,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl Gateway {
+    pub fn new(
+        routes: Routes,
+        limits: Limits,
+        stage: String,
+        domain_name: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            routes,
+            limits,
+            stage,
+            domain_name,
+            registry: Registry::default(),
+            shutdown,
+        }
+    }
+
+    /// Connections currently open or in `$connect`.
+    pub fn connection_count(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Waits until every socket task has finished its `$disconnect`.
+    pub async fn drained(&self, timeout: Duration) -> bool {
+        self.registry.wait_empty(timeout).await
+    }
+}
+
+/// `GET /` or `GET /{stage}` upgrades; `/@connections/{id}` (optionally under the stage) manages.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/", get(upgrade))
+        .route("/{stage}", get(upgrade))
+        .route("/@connections/{id}", any(management::handle))
+        .route("/{stage}/@connections/{id}", any(management::handle_staged))
+        .with_state(gateway)
+}
+
+/// Runs `$connect`; upgrades only when it answers 2xx, otherwise returns its status.
+async fn upgrade(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return (StatusCode::UPGRADE_REQUIRED, "this is a WebSocket endpoint").into_response();
+    };
+    let connection = gateway.registry.open(peer, &headers);
+    let event = events::connect(&gateway, &connection, &headers, query.as_deref());
+    let response = (gateway.routes.connect)(event).await;
+    let status = match &response {
+        Ok(r) => r.status_code,
+        Err(e) => {
+            warn!(error = %e, "$connect handler failed");
+            500
+        }
+    };
+    if !(200..300).contains(&status) {
+        gateway.registry.remove(&connection.id);
+        info!(connection = %connection.id, status, "$connect refused the upgrade");
+        let code = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (code, "Forbidden").into_response();
+    }
+    let mut ws = ws
+        .max_frame_size(gateway.limits.max_frame_bytes)
+        .max_message_size(gateway.limits.max_message_bytes);
+    if let Some(protocol) = response
+        .ok()
+        .and_then(|r| r.headers.get("sec-websocket-protocol").cloned())
+    {
+        if let Ok(protocol) = protocol.to_str() {
+            ws = ws.protocols([protocol.to_owned()]);
+        }
+    }
+    ws.on_upgrade(move |socket| socket::run(gateway, connection, socket))
+}

@@ -1,0 +1,19 @@
+//! Local mode: the whole stack in one process, with no AWS account — an API Gateway
+//! WebSocket emulator with `@connections`, an embedded DynamoDB-compatible engine with
+//! Streams, and an event source mapping emulator invoking the same handler functions the
+//! Lambdas run.
+//!
+//! # Layout
+//! - [`stack`]: starts and stops everything ([`LocalStack`], [`LocalOptions`]).
+//! - [`engine`]: the embedded (or external) DynamoDB endpoint, loopback SDK config, TTL sweeper.
+//! - [`gateway`]: WebSocket routes, API Gateway events, quotas, the `@connections` API.
+//! - [`esm`]: the event source mapping emulator (stream → handler batches, retries, bisect, on-failure sink).
+//! - [`stream_records`]: Streams API records → Lambda `DynamoDbEvent` records.
+
+pub mod engine;
+pub mod esm;
+pub mod gateway;
+pub mod stack;
+pub mod stream_records;
+
+pub use stack::{LocalOptions, LocalStack, StartError};

@@ -1,0 +1,251 @@
+//! Wires local mode together: engine → tables → handlers (the Lambda crates' own functions)
+//! → gateway + `@connections` → event source mapping on the actors stream.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use lambda_runtime::{Context, LambdaEvent};
+use statecast::actor::ActorRegistry;
+use statecast::connections_api::ApiGatewaySender;
+use statecast::dynamo::{create_tables, DynamoStore, TableNames};
+use statecast::ids::TenantId;
+use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService, Settings};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::engine::{loopback_sdk_config, Engine, EngineError};
+use crate::esm::{stream_arn, EsmConfig, EsmHandle, EventSourceMapping, StreamHandler};
+use crate::gateway::{self, Gateway, Limits, Routes, WsHandler};
+
+/// How to run local mode; [`LocalOptions::default`] is what `cargo run -p statecast-local` uses.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    pub host: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub stage: String,
+    /// SQLite file for the embedded engine; `None` keeps everything in memory.
+    pub data: Option<PathBuf>,
+    /// Use this DynamoDB-compatible endpoint instead of the embedded engine.
+    pub dynamodb_endpoint: Option<String>,
+    pub table_prefix: String,
+    /// Tenant of every connection while auth is off; `None` refuses every `$connect` (401).
+    pub dev_tenant: Option<String>,
+    pub ttl_sweep_interval: Duration,
+    pub limits: Limits,
+    pub esm: EsmConfig,
+    pub settings: Settings,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8787,
+            stage: "local".into(),
+            data: None,
+            dynamodb_endpoint: None,
+            table_prefix: "statecast-".into(),
+            dev_tenant: Some("dev".into()),
+            ttl_sweep_interval: Duration::from_secs(60),
+            limits: Limits::default(),
+            esm: EsmConfig::default(),
+            settings: Settings::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot create the tables: {0}")]
+    Tables(#[source] statecast::Error),
+    #[error("the actors table has no stream: {0}")]
+    Stream(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid dev tenant: {0}")]
+    Tenant(#[from] statecast::ids::IdError),
+}
+
+/// The running stack.
+pub struct LocalStack {
+    /// `ws://host:port/{stage}`: where clients connect.
+    pub ws_url: String,
+    /// `http://host:port/{stage}`: the `@connections` endpoint.
+    pub connections_url: String,
+    pub dynamodb_endpoint: String,
+    pub tables: TableNames,
+    pub sdk: SdkConfig,
+    pub esm: EsmHandle,
+    gateway: Arc<Gateway>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    sweeper: Option<JoinHandle<()>>,
+    engine: Engine,
+}
+
+impl LocalStack {
+    pub async fn start(options: LocalOptions) -> Result<LocalStack, StartError> {
+        let engine = match &options.dynamodb_endpoint {
+            Some(endpoint) => Engine::external(endpoint.clone()),
+            None => Engine::embedded(options.data.as_deref()).await?,
+        };
+        let sdk = loopback_sdk_config(&engine.endpoint).await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let tables = TableNames::with_prefix(&options.table_prefix);
+        create_tables(&dynamo, &tables).await.map_err(StartError::Tables)?;
+
+        let addr = SocketAddr::new(options.host, options.port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let ws_url = format!("ws://{bound}/{}", options.stage);
+        let connections_url = format!("http://{bound}/{}", options.stage);
+
+        let mut settings = options.settings.clone();
+        settings.default_tenant = options.dev_tenant.clone().map(TenantId::new).transpose()?;
+        let store = Arc::new(DynamoStore::new(dynamo.clone(), tables.clone()));
+        let registry = Arc::new(ActorRegistry::with_examples());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+
+        let routes = routes(&store, &registry, &settings);
+        let gateway = Arc::new(Gateway::new(
+            routes,
+            options.limits.clone(),
+            options.stage.clone(),
+            bound.to_string(),
+            shutdown_rx.clone(),
+        ));
+        let app = gateway::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let mut server_stop = shutdown_rx.clone();
+        let server = tokio::spawn(async move {
+            let stop = async move {
+                let _ = server_stop.wait_for(|stop| *stop).await;
+            };
+            let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
+        });
+
+        let fanout = fanout_handler(&sdk, &connections_url, &store, &registry, &settings);
+        let arn = stream_arn(&dynamo, &tables.actors)
+            .await
+            .map_err(|e| StartError::Stream(e.to_string()))?;
+        let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+        let esm = EventSourceMapping::start(streams, arn, options.esm.clone(), fanout);
+        let sweeper = engine.spawn_ttl_sweeper(options.ttl_sweep_interval, shutdown_rx);
+        info!(%ws_url, %connections_url, dynamodb = %engine.endpoint, "local stack ready");
+        Ok(LocalStack {
+            ws_url,
+            connections_url,
+            dynamodb_endpoint: engine.endpoint.clone(),
+            tables,
+            sdk,
+            esm,
+            gateway,
+            shutdown,
+            server,
+            sweeper,
+            engine,
+        })
+    }
+
+    /// Connections currently open (or in `$connect`).
+    pub fn connection_count(&self) -> usize {
+        self.gateway.connection_count()
+    }
+
+    /// Closes every socket (each gets its `$disconnect`), stops the gateway, the stream
+    /// poller and the sweeper, and closes the engine (flushing its SQLite file).
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.gateway.drained(Duration::from_secs(10)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+        self.esm.shutdown().await;
+        if let Some(sweeper) = self.sweeper {
+            let _ = sweeper.await;
+        }
+        self.engine.stop().await;
+    }
+}
+
+/// A Lambda context with a request id, as the runtime would pass.
+fn context(request_id: Option<String>) -> Context {
+    let mut context = Context::default();
+    context.request_id = request_id.unwrap_or_default();
+    context
+}
+
+fn routes(store: &Arc<DynamoStore>, registry: &Arc<ActorRegistry>, settings: &Settings) -> Routes {
+    let connect = Arc::new(ConnectService::new(store.clone(), settings.clone()));
+    let disconnect = Arc::new(DisconnectService::new(store.clone(), store.clone()));
+    let message = Arc::new(MessageService::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        registry.clone(),
+        settings.clone(),
+    ));
+    let connect: WsHandler = Arc::new(move |event| {
+        let service = connect.clone();
+        Box::pin(async move {
+            let ctx = context(event.request_context.request_id.clone());
+            statecast_connect::handler(&service, LambdaEvent::new(event, ctx)).await
+        })
+    });
+    let disconnect: WsHandler = Arc::new(move |event| {
+        let service = disconnect.clone();
+        Box::pin(async move {
+            let ctx = context(event.request_context.request_id.clone());
+            statecast_disconnect::handler(&service, LambdaEvent::new(event, ctx)).await
+        })
+    });
+    let default: WsHandler = Arc::new(move |event| {
+        let service = message.clone();
+        Box::pin(async move {
+            let ctx = context(event.request_context.request_id.clone());
+            statecast_default::handler(&service, LambdaEvent::new(event, ctx)).await
+        })
+    });
+    Routes {
+        connect,
+        disconnect,
+        default,
+        by_action: HashMap::new(),
+    }
+}
+
+fn fanout_handler(
+    sdk: &SdkConfig,
+    connections_url: &str,
+    store: &Arc<DynamoStore>,
+    registry: &Arc<ActorRegistry>,
+    settings: &Settings,
+) -> StreamHandler {
+    let management = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+        .endpoint_url(connections_url)
+        .build();
+    let sender = Arc::new(ApiGatewaySender::new(aws_sdk_apigatewaymanagement::Client::from_conf(
+        management,
+    )));
+    let cleanup = DisconnectService::new(store.clone(), store.clone());
+    let service = Arc::new(FanoutService::new(
+        store.clone(),
+        sender,
+        cleanup,
+        registry.clone(),
+        settings.clone(),
+    ));
+    Arc::new(move |event| {
+        let service = service.clone();
+        Box::pin(async move { statecast_fanout::handler(&service, LambdaEvent::new(event, context(None))).await })
+    })
+}
