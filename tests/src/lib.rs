@@ -13,14 +13,13 @@ pub mod ws_client;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
+use aws_config::SdkConfig;
 use statecast::actor::ActorRegistry;
 use statecast::dynamo::{create_tables, DynamoStore, TableNames};
 use statecast::ports::{ConnectionSender, SubscriptionStore};
 use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService, Settings};
 use statecast::testing::RecordingSender;
-use tokio::sync::oneshot;
+use statecast_local::engine::Engine;
 
 pub use stream_reader::StreamReader;
 
@@ -32,15 +31,20 @@ pub const DEV_TENANT: &str = "dev";
 
 static NEXT_PREFIX: AtomicUsize = AtomicUsize::new(0);
 
-/// SDK configuration for a loopback endpoint: explicit region, endpoint and static
-/// credentials, so the default chain never probes the instance metadata service.
-pub async fn loopback_sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "statecast-tests"))
-        .load()
-        .await
+pub use statecast_local::engine::loopback_sdk_config;
+
+/// A table prefix no other harness in this process (or run) uses.
+pub fn unique_prefix() -> String {
+    format!(
+        "t{}-{}-",
+        std::process::id(),
+        NEXT_PREFIX.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The external endpoint from [`ENDPOINT_VAR`], if one is set.
+pub fn external_endpoint() -> Option<String> {
+    std::env::var(ENDPOINT_VAR).ok().filter(|e| !e.is_empty())
 }
 
 pub struct Harness {
@@ -51,27 +55,21 @@ pub struct Harness {
     pub store: Arc<DynamoStore>,
     pub registry: Arc<ActorRegistry>,
     pub settings: Settings,
-    _engine: Option<oneshot::Sender<()>>,
+    _engine: Engine,
 }
 
 impl Harness {
     /// Starts dynoxide on `127.0.0.1:0` (or uses [`ENDPOINT_VAR`]) and creates the tables.
     pub async fn start() -> Harness {
-        let (endpoint, engine) = match std::env::var(ENDPOINT_VAR) {
-            Ok(endpoint) if !endpoint.is_empty() => (endpoint, None),
-            _ => {
-                let (endpoint, stop) = start_dynoxide().await;
-                (endpoint, Some(stop))
-            }
+        init_tracing();
+        let engine = match external_endpoint() {
+            Some(endpoint) => Engine::external(endpoint),
+            None => Engine::embedded(None).await.expect("embedded engine starts"),
         };
+        let endpoint = engine.endpoint.clone();
         let sdk = loopback_sdk_config(&endpoint).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-        let prefix = format!(
-            "t{}-{}-",
-            std::process::id(),
-            NEXT_PREFIX.fetch_add(1, Ordering::Relaxed)
-        );
-        let tables = TableNames::with_prefix(&prefix);
+        let tables = TableNames::with_prefix(&unique_prefix());
         create_tables(&dynamo, &tables).await.expect("tables are created");
         let store = Arc::new(DynamoStore::new(dynamo.clone(), tables.clone()));
         let settings = Settings {
@@ -133,19 +131,12 @@ impl Harness {
     }
 }
 
-/// Serves a fresh in-memory dynoxide database on an ephemeral loopback port.
-async fn start_dynoxide() -> (String, oneshot::Sender<()>) {
-    let db = dynoxide::Database::memory().expect("in-memory engine");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = dynoxide::server::serve_with_shutdown(listener, db, async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
-    (format!("http://{addr}"), stop)
+/// Logs to the test's output when `RUST_LOG` is set (e.g. `RUST_LOG=statecast=debug`).
+pub fn init_tracing() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
 }

@@ -15,8 +15,16 @@ async fn start() -> LocalStack {
     start_with(LocalOptions::default()).await
 }
 
+/// On an ephemeral port; against the external endpoint when the harness is switched to one.
 async fn start_with(options: LocalOptions) -> LocalStack {
-    let options = LocalOptions { port: 0, ..options };
+    let external = statecast_tests::external_endpoint();
+    let table_prefix = statecast_tests::unique_prefix();
+    let options = LocalOptions {
+        port: 0,
+        dynamodb_endpoint: external,
+        table_prefix,
+        ..options
+    };
     LocalStack::start(options).await.expect("local stack starts")
 }
 
