@@ -6,16 +6,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
 use aws_lambda_events::dynamodb::{EventRecord, StreamViewType};
-use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodb::types::AttributeValue;
 use statecast::dynamo::{create_tables, TableNames};
+use statecast_local::engine::{loopback_sdk_config, Engine};
 use statecast_local::esm::{
     stream_arn, stream_handler, EsmConfig, EsmHandle, EventSourceMapping, FailureReason, StartingPosition,
 };
-use tokio::sync::oneshot;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -25,13 +23,13 @@ struct Fixture {
     streams: aws_sdk_dynamodbstreams::Client,
     actors: String,
     arn: String,
-    _engine: oneshot::Sender<()>,
+    _engine: Engine,
 }
 
 impl Fixture {
     async fn start() -> Fixture {
-        let (endpoint, engine) = start_dynoxide().await;
-        let sdk = loopback_sdk_config(&endpoint).await;
+        let engine = Engine::embedded(None).await.expect("embedded engine starts");
+        let sdk = loopback_sdk_config(&engine.endpoint).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let tables = TableNames::with_prefix("esm-");
         create_tables(&dynamo, &tables).await.expect("tables are created");
@@ -65,33 +63,6 @@ impl Fixture {
     fn start_esm(&self, config: EsmConfig, calls: &Calls, reply: Reply) -> EsmHandle {
         EventSourceMapping::start(self.streams.clone(), self.arn.clone(), config, calls.handler(reply))
     }
-}
-
-/// Serves a fresh in-memory dynoxide database on an ephemeral loopback port.
-async fn start_dynoxide() -> (String, oneshot::Sender<()>) {
-    let db = dynoxide::Database::memory().expect("in-memory engine");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = dynoxide::server::serve_with_shutdown(listener, db, async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
-    (format!("http://{addr}"), stop)
-}
-
-/// Explicit region, endpoint and static credentials: never the default chain.
-async fn loopback_sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "statecast-local-tests"))
-        .load()
-        .await
 }
 
 fn key(i: usize) -> String {
@@ -174,16 +145,7 @@ impl Calls {
 }
 
 fn failures(ids: Vec<String>) -> DynamoDbEventResponse {
-    let mut response = DynamoDbEventResponse::default();
-    response.batch_item_failures = ids
-        .into_iter()
-        .map(|id| {
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(id);
-            failure
-        })
-        .collect();
-    response
+    statecast::lambda_events::batch_response(ids)
 }
 
 fn always_ok() -> Reply {

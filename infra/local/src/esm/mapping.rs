@@ -1,0 +1,127 @@
+//! [`EventSourceMapping`]: the polling task — its shard list, stream refreshes and polling
+//! rounds over the runnable shards.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{info, info_span, warn, Instrument};
+
+use super::handle::{Progress, Shared};
+use super::poller::{Ctx, Step};
+use super::shard::Shard;
+use super::{EsmConfig, EsmHandle, StartingPosition, StreamHandler};
+
+/// A running mapping from one stream to one handler; see the [module docs](super).
+pub struct EventSourceMapping {
+    ctx: Ctx,
+    shards: Vec<Shard>,
+    progress: watch::Sender<Progress>,
+    described_at: Option<Instant>,
+    described_ok: bool,
+}
+
+impl EventSourceMapping {
+    /// Spawns the polling task on the current tokio runtime.
+    pub fn start(
+        streams: aws_sdk_dynamodbstreams::Client,
+        stream_arn: String,
+        config: EsmConfig,
+        handler: StreamHandler,
+    ) -> EsmHandle {
+        let shared = Arc::new(Shared::default());
+        let (stop, stop_rx) = watch::channel(false);
+        let (progress_tx, progress) = watch::channel(Progress::default());
+        let span = info_span!("esm", stream = %stream_arn);
+        let mapping = EventSourceMapping {
+            ctx: Ctx {
+                streams,
+                stream_arn,
+                config,
+                handler,
+                shared: shared.clone(),
+                stop: stop_rx,
+            },
+            shards: Vec::new(),
+            progress: progress_tx,
+            described_at: None,
+            described_ok: false,
+        };
+        let task = tokio::spawn(mapping.run().instrument(span));
+        EsmHandle::new(shared, progress, stop, task)
+    }
+
+    async fn run(mut self) {
+        info!(config = ?self.ctx.config, "event source mapping started");
+        while !self.ctx.stopping() {
+            if self.refresh_due() {
+                self.refresh_shards().await;
+            }
+            let (worked, idle) = self.round().await;
+            self.progress.send_modify(|p| {
+                p.rounds += 1;
+                p.idle = idle;
+            });
+            if !worked && self.ctx.pause(self.ctx.config.poll_interval).await {
+                break;
+            }
+        }
+        info!("event source mapping stopped");
+    }
+
+    fn refresh_due(&self) -> bool {
+        self.described_at
+            .is_none_or(|at| at.elapsed() >= self.ctx.config.shard_refresh_interval)
+    }
+
+    async fn refresh_shards(&mut self) {
+        self.described_at = Some(Instant::now());
+        let listed = match self.ctx.describe_shards().await {
+            Ok(listed) => listed,
+            Err(message) => {
+                warn!(%message, "DescribeStream failed; retrying later");
+                return;
+            }
+        };
+        let start = match (self.described_ok, self.ctx.config.starting_position) {
+            (false, StartingPosition::Latest) => ShardIteratorType::Latest,
+            _ => ShardIteratorType::TrimHorizon,
+        };
+        for (id, parent) in listed {
+            if self.shards.iter().all(|s| s.id != id) {
+                info!(shard = %id, parent = ?parent, "new shard");
+                self.shards.push(Shard::new(id, parent, start.clone()));
+            }
+        }
+        self.described_ok = true;
+    }
+
+    /// A shard is read once its parent (if still known) has ended.
+    fn runnable(&self, index: usize) -> bool {
+        let shard = &self.shards[index];
+        let parent_done = |parent: &String| self.shards.iter().find(|s| &s.id == parent).is_none_or(Shard::ended);
+        !shard.ended() && shard.parent.as_ref().is_none_or(parent_done)
+    }
+
+    /// Steps every runnable shard once; returns (some shard worked, nothing left to do).
+    async fn round(&mut self) -> (bool, bool) {
+        let (mut worked, mut idle) = (false, self.described_ok);
+        for index in 0..self.shards.len() {
+            if !self.runnable(index) || self.ctx.stopping() {
+                continue;
+            }
+            let shard = &mut self.shards[index];
+            let step = match shard.not_before {
+                Some(at) if at > Instant::now() => Step::Waiting,
+                _ => self.ctx.step(shard).await,
+            };
+            if shard.ended() {
+                self.described_at = None;
+            }
+            worked |= step == Step::Worked;
+            idle &= step == Step::Idle;
+        }
+        (worked, idle)
+    }
+}
