@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut clients = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
-        let (mut socket, _) = tokio_tungstenite::connect_async(stack.ws_url.as_str()).await?;
+        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(stack.ws_url.as_str(), None, true).await?;
         socket
             .send(Message::Text(
                 json!({"action":"subscribe","id":0,"actor":"counter/bench"})

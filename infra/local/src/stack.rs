@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use axum::serve::ListenerExt;
 use lambda_runtime::{Context, LambdaEvent};
 use statecast::actor::ActorRegistry;
 use statecast::connections_api::ApiGatewaySender;
@@ -127,6 +128,10 @@ impl LocalStack {
             shutdown_rx.clone(),
         ));
         let app = gateway::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        // Small frames must not wait for delayed ACKs (Nagle): API Gateway pushes them at once.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let mut server_stop = shutdown_rx.clone();
         let server = tokio::spawn(async move {
             let stop = async move {
