@@ -45,6 +45,21 @@ pub fn connect_request(event: &ApiGatewayWebsocketProxyRequest) -> Result<Connec
     })
 }
 
+/// The subprotocol to accept on `$connect`: a browser that sends its token as
+/// `Sec-WebSocket-Protocol: bearer, <jwt>` must get `bearer` back or it drops the connection.
+pub fn accepted_subprotocol(event: &ApiGatewayWebsocketProxyRequest) -> Option<&'static str> {
+    let offered = event.headers.get_all("sec-websocket-protocol");
+    offered
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case(BEARER_SUBPROTOCOL))
+        .then_some(BEARER_SUBPROTOCOL)
+}
+
+/// The subprotocol name that marks a token carried in `Sec-WebSocket-Protocol`.
+pub const BEARER_SUBPROTOCOL: &str = "bearer";
+
 /// A proxy response with `status` and an optional body (the route response a client gets).
 pub fn response(status: u16, body: Option<String>) -> ApiGatewayProxyResponse {
     let mut response = ApiGatewayProxyResponse::default();

@@ -137,6 +137,30 @@ async fn connect_stores_tenant_principal_and_ttl_from_the_authorizer() {
     assert_eq!(stored_connection(&h, "c1").await, Some(expected));
 }
 
+/// A browser that carried its token as `Sec-WebSocket-Protocol: bearer, <jwt>` gets `bearer`
+/// back, or it would drop the connection; without that offer no subprotocol is chosen.
+#[tokio::test]
+async fn connect_accepts_the_bearer_subprotocol_only_when_offered() {
+    let h = Harness::start().await;
+    let mut offered = raw("ws-connect");
+    offered["headers"]["Sec-WebSocket-Protocol"] = json!("bearer, eyJhbGciOiJIUzI1NiJ9.e30.c2ln");
+    offered["multiValueHeaders"]["Sec-WebSocket-Protocol"] = json!(["bearer, eyJhbGciOiJIUzI1NiJ9.e30.c2ln"]);
+    let event: ApiGatewayWebsocketProxyRequest = serde_json::from_value(offered).expect("event");
+    let response = statecast_connect::handler(&h.connect_service(), lambda_event(event))
+        .await
+        .expect("handler");
+    assert_eq!(response.status_code, 200);
+    assert_eq!(
+        response.headers.get("sec-websocket-protocol").map(|v| v.as_bytes()),
+        Some(&b"bearer"[..])
+    );
+
+    let plain = statecast_connect::handler(&h.connect_service(), ws_event("ws-connect", "c2", None, None))
+        .await
+        .expect("handler");
+    assert_eq!(plain.headers.get("sec-websocket-protocol"), None);
+}
+
 /// Without an authorizer context a connection is refused (401, nothing stored) when no
 /// default tenant is configured, and gets the default tenant when one is.
 #[tokio::test]

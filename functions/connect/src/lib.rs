@@ -1,8 +1,9 @@
 //! `$connect` handler: registers the connection, or refuses the upgrade (401/400).
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::http::HeaderValue;
 use lambda_runtime::{Error, LambdaEvent};
-use statecast::lambda_events::{connect_request, response};
+use statecast::lambda_events::{accepted_subprotocol, connect_request, response};
 use statecast::protocol::ErrorCode;
 use statecast::service::ConnectService;
 use tracing::{error, info};
@@ -11,6 +12,7 @@ pub async fn handler(
     service: &ConnectService,
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
+    let subprotocol = accepted_subprotocol(&event.payload);
     let result = match connect_request(&event.payload) {
         Ok(request) => service.connect(request).await,
         Err(e) => Err(e),
@@ -34,5 +36,11 @@ pub async fn handler(
             status
         }
     };
-    Ok(response(status, None))
+    let mut reply = response(status, None);
+    if let (200, Some(protocol)) = (status, subprotocol) {
+        reply
+            .headers
+            .insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
+    }
+    Ok(reply)
 }

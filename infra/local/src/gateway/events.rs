@@ -75,6 +75,10 @@ fn base(gateway: &Gateway, connection: &Connection, route_key: &str, event_type:
         "connectionId": connection.id,
         "apiId": "local",
     });
+    let mut context = context;
+    if let Some(authorizer) = connection.authorizer.get() {
+        context["authorizer"] = Value::Object(authorizer.clone());
+    }
     let mut event = Map::new();
     event.insert("requestContext".into(), context);
     event.insert("isBase64Encoded".into(), Value::from(false));

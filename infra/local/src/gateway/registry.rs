@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -28,6 +28,8 @@ pub struct Connection {
     /// False while `$connect` runs: API Gateway answers 410 to posts then.
     pub open: AtomicBool,
     pub tx: mpsc::UnboundedSender<Outbound>,
+    /// The authorizer's context (plus `principalId`), passed with every event of this connection.
+    pub authorizer: OnceLock<serde_json::Map<String, serde_json::Value>>,
     pub(crate) rx: Mutex<Option<mpsc::UnboundedReceiver<Outbound>>>,
 }
 
@@ -63,6 +65,7 @@ impl Registry {
                 .map(str::to_owned),
             open: AtomicBool::new(false),
             tx,
+            authorizer: OnceLock::new(),
             rx: Mutex::new(Some(rx)),
         });
         self.lock().insert(connection.id.clone(), connection.clone());
