@@ -150,5 +150,11 @@ async fn upgrade(
             ws = ws.protocols([protocol.to_owned()]);
         }
     }
-    ws.on_upgrade(move |socket| socket::run(gateway, connection, socket))
+    let failed = (gateway.clone(), connection.clone());
+    ws.on_failed_upgrade(move |error| {
+        let (gateway, connection) = failed;
+        warn!(connection = %connection.id, %error, "the upgrade failed after $connect accepted it");
+        tokio::spawn(async move { socket::disconnect(&gateway, &connection, 1006, "").await });
+    })
+    .on_upgrade(move |socket| socket::run(gateway, connection, socket))
 }

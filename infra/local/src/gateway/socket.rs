@@ -31,12 +31,17 @@ pub async fn run(gateway: Arc<Gateway>, connection: Arc<Connection>, socket: Web
     if code != ABNORMAL {
         let _ = connection.tx.send(Outbound::Close(code, reason.clone()));
     }
-    let event = events::disconnect(&gateway, &connection, code, &reason);
+    disconnect(&gateway, &connection, code, &reason).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
+}
+
+/// Runs `$disconnect` and forgets the connection.
+pub async fn disconnect(gateway: &Gateway, connection: &Connection, code: u16, reason: &str) {
+    let event = events::disconnect(gateway, connection, code, reason);
     if let Err(e) = (gateway.routes.disconnect)(event).await {
         warn!(connection = %connection.id, error = %e, "$disconnect handler failed");
     }
     gateway.registry.remove(&connection.id);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
 }
 
 async fn write_frames(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::UnboundedReceiver<Outbound>) {
