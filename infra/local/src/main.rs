@@ -1,16 +1,32 @@
 //! `cargo run -p statecast-local`: the whole stack on this machine, printing the `ws://` URL.
+//! `cargo run -p statecast-local -- token ...` mints a dev token for `--auth jwt`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use statecast_authorizer::AuthConfig;
 use statecast_local::{LocalOptions, LocalStack};
 
 /// Runs the WebSocket API, @connections, DynamoDB with Streams and the fan-out locally.
 #[derive(Parser, Debug)]
 #[command(version, about)]
-struct Args {
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print an HS256 token for `--auth jwt --jwt-secret ...` (connect with `?token=...`).
+    Token(TokenArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
     /// Address to listen on (loopback by default).
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
@@ -29,24 +45,115 @@ struct Args {
     /// Prefix of the table names.
     #[arg(long, default_value = "statecast-")]
     table_prefix: String,
-    /// Tenant of every connection (auth is off in local mode).
+    /// Tenant of every connection while auth is off.
     #[arg(long, default_value = "dev")]
     dev_tenant: String,
     /// Seconds between TTL sweeps of the embedded engine.
     #[arg(long, default_value_t = 60)]
     ttl_sweep_secs: u64,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum AuthMode {
+    None,
+    Jwt,
+}
+
+#[derive(Args, Debug)]
+struct AuthArgs {
+    /// `jwt` runs the $connect authorizer on every upgrade, as the deployed stack does.
+    #[arg(long, value_enum, default_value = "none")]
+    auth: AuthMode,
+    /// HS256 secret (at least 32 bytes).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// JWKS URL for RS256/ES256 tokens.
+    #[arg(long, env = "JWKS_URL")]
+    jwks_url: Option<String>,
+    #[arg(long, env = "JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    #[arg(long, env = "JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct TokenArgs {
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    secret: String,
+    #[arg(long, default_value = "dev")]
+    tenant: String,
+    #[arg(long, default_value = "developer")]
+    sub: String,
+    #[arg(long, default_value_t = 3600)]
+    ttl_secs: u64,
+    #[arg(long)]
+    issuer: Option<String>,
+    #[arg(long)]
+    audience: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::parse();
+    if let Some(Command::Token(t)) = cli.command {
+        let ttl = Duration::from_secs(t.ttl_secs);
+        let token = statecast_authorizer::mint_hs256(
+            &t.secret,
+            &t.tenant,
+            &t.sub,
+            ttl,
+            t.issuer.as_deref(),
+            t.audience.as_deref(),
+        )?;
+        println!("{token}");
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn,dynoxide=error".into()),
         )
         .init();
-    let args = Args::parse();
     let started = Instant::now();
+    let (options, auth_line) = options(cli.run)?;
+    let stack = LocalStack::start(options).await?;
+    println!("statecast local stack ready in {} ms", started.elapsed().as_millis());
+    println!("  WebSocket:    {}", stack.ws_url);
+    println!("  @connections: {}", stack.connections_url);
+    println!("  DynamoDB:     {}", stack.dynamodb_endpoint);
+    println!("  {auth_line}");
+    println!("press Ctrl-C to stop");
+    tokio::signal::ctrl_c().await?;
+    println!("shutting down: closing sockets, running $disconnect, flushing data");
+    stack.shutdown().await;
+    Ok(())
+}
+
+/// The stack's options and the line that says how connections are authenticated.
+fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::Error>> {
+    let (auth, auth_line) = match args.auth.auth {
+        AuthMode::None => (
+            None,
+            format!("auth: off — every connection belongs to tenant {:?}", args.dev_tenant),
+        ),
+        AuthMode::Jwt => {
+            // The same names and validation as the deployed authorizer's environment.
+            let a = &args.auth;
+            let config = AuthConfig::from_lookup(|name| match name {
+                "JWT_SECRET" => a.jwt_secret.clone(),
+                "JWKS_URL" => a.jwks_url.clone(),
+                "JWT_ISSUER" => a.jwt_issuer.clone(),
+                "JWT_AUDIENCE" => a.jwt_audience.clone(),
+                _ => None,
+            })?;
+            (
+                Some(config),
+                "auth: jwt — connect with ?token=<jwt> (mint one with the `token` command)".to_owned(),
+            )
+        }
+    };
     let options = LocalOptions {
         host: args.host,
         port: args.port,
@@ -54,19 +161,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         data: args.data,
         dynamodb_endpoint: args.dynamodb_endpoint,
         table_prefix: args.table_prefix,
-        dev_tenant: Some(args.dev_tenant.clone()),
+        dev_tenant: Some(args.dev_tenant),
         ttl_sweep_interval: Duration::from_secs(args.ttl_sweep_secs.max(1)),
+        auth,
         ..LocalOptions::default()
     };
-    let stack = LocalStack::start(options).await?;
-    println!("statecast local stack ready in {} ms", started.elapsed().as_millis());
-    println!("  WebSocket:    {}", stack.ws_url);
-    println!("  @connections: {}", stack.connections_url);
-    println!("  DynamoDB:     {}", stack.dynamodb_endpoint);
-    println!("  auth: off — every connection belongs to tenant {:?}", args.dev_tenant);
-    println!("press Ctrl-C to stop");
-    tokio::signal::ctrl_c().await?;
-    println!("shutting down: closing sockets, running $disconnect, flushing data");
-    stack.shutdown().await;
-    Ok(())
+    Ok((options, auth_line))
 }

@@ -21,7 +21,8 @@ use tracing::info;
 
 use crate::engine::{loopback_sdk_config, Engine, EngineError};
 use crate::esm::{stream_arn, EsmConfig, EsmHandle, EventSourceMapping, StreamHandler};
-use crate::gateway::{self, Gateway, Limits, Routes, WsHandler};
+use crate::gateway::{self, AuthorizerFn, Gateway, Limits, Routes, WsHandler};
+use statecast_authorizer::{AuthConfig, Authorizer};
 
 /// How to run local mode; [`LocalOptions::default`] is what `cargo run -p statecast-local` uses.
 #[derive(Debug, Clone)]
@@ -36,7 +37,10 @@ pub struct LocalOptions {
     pub dynamodb_endpoint: Option<String>,
     pub table_prefix: String,
     /// Tenant of every connection while auth is off; `None` refuses every `$connect` (401).
+    /// Ignored when `auth` is set: the token's tenant claim decides.
     pub dev_tenant: Option<String>,
+    /// Run the `$connect` JWT authorizer on every upgrade, as the deployed stack does.
+    pub auth: Option<AuthConfig>,
     pub ttl_sweep_interval: Duration,
     pub limits: Limits,
     pub esm: EsmConfig,
@@ -53,6 +57,7 @@ impl Default for LocalOptions {
             dynamodb_endpoint: None,
             table_prefix: "statecast-".into(),
             dev_tenant: Some("dev".into()),
+            auth: None,
             ttl_sweep_interval: Duration::from_secs(60),
             limits: Limits::default(),
             esm: EsmConfig::default(),
@@ -73,6 +78,8 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("invalid dev tenant: {0}")]
     Tenant(#[from] statecast::ids::IdError),
+    #[error("invalid auth settings: {0}")]
+    Auth(#[from] statecast_authorizer::ConfigError),
 }
 
 /// The running stack.
@@ -114,12 +121,16 @@ impl LocalStack {
         let connections_url = format!("http://{bound}/{}", options.stage);
 
         let mut settings = options.settings.clone();
-        settings.default_tenant = options.dev_tenant.clone().map(TenantId::new).transpose()?;
+        settings.default_tenant = match options.auth {
+            Some(_) => None,
+            None => options.dev_tenant.clone().map(TenantId::new).transpose()?,
+        };
         let store = Arc::new(DynamoStore::new(dynamo.clone(), tables.clone()));
         let registry = Arc::new(ActorRegistry::with_examples());
         let (shutdown, shutdown_rx) = watch::channel(false);
 
-        let routes = routes(&store, &registry, &settings);
+        let mut routes = routes(&store, &registry, &settings);
+        routes.authorizer = options.auth.clone().map(authorizer).transpose()?;
         let gateway = Arc::new(Gateway::new(
             routes,
             options.limits.clone(),
@@ -221,11 +232,24 @@ fn routes(store: &Arc<DynamoStore>, registry: &Arc<ActorRegistry>, settings: &Se
         })
     });
     Routes {
+        authorizer: None,
         connect,
         disconnect,
         default,
         by_action: HashMap::new(),
     }
+}
+
+/// The `functions/authorizer` handler over `config`.
+fn authorizer(config: AuthConfig) -> Result<AuthorizerFn, statecast_authorizer::ConfigError> {
+    let authorizer = Arc::new(Authorizer::new(config)?);
+    Ok(Arc::new(move |event| {
+        let authorizer = authorizer.clone();
+        Box::pin(async move {
+            let ctx = context(event.request_context.request_id.clone());
+            statecast_authorizer::handler(&authorizer, LambdaEvent::new(event, ctx)).await
+        })
+    }))
 }
 
 fn fanout_handler(

@@ -90,7 +90,7 @@ fn decode(event: Map<String, Value>) -> ApiGatewayWebsocketProxyRequest {
     serde_json::from_value(Value::Object(event)).unwrap_or_default()
 }
 
-fn header_maps(headers: &HeaderMap) -> (Value, Value) {
+pub(super) fn header_maps(headers: &HeaderMap) -> (Value, Value) {
     let mut multi: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in headers {
         if let Ok(value) = value.to_str() {
@@ -103,7 +103,7 @@ fn header_maps(headers: &HeaderMap) -> (Value, Value) {
     split(multi)
 }
 
-fn query_maps(query: &str) -> (Value, Value) {
+pub(super) fn query_maps(query: &str) -> (Value, Value) {
     let mut multi: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));

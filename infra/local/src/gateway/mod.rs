@@ -1,6 +1,7 @@
 //! The WebSocket gateway emulator: API Gateway's WebSocket API and its `@connections`
 //! management API on one loopback port, calling the same handlers the Lambdas run.
 
+mod authorize;
 mod events;
 mod management;
 mod registry;
@@ -23,6 +24,7 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+pub use authorize::AuthorizerFn;
 pub use registry::Registry;
 
 /// A route's handler: an API Gateway WebSocket event in, a proxy response out.
@@ -38,6 +40,8 @@ pub type WsHandler = Arc<
 /// (selected by `$request.body.action`).
 #[derive(Clone)]
 pub struct Routes {
+    /// The `$connect` route's REQUEST authorizer; `None` means `AuthorizationType: NONE`.
+    pub authorizer: Option<AuthorizerFn>,
     pub connect: WsHandler,
     pub disconnect: WsHandler,
     pub default: WsHandler,
@@ -124,6 +128,10 @@ async fn upgrade(
         return (StatusCode::UPGRADE_REQUIRED, "this is a WebSocket endpoint").into_response();
     };
     let connection = gateway.registry.open(peer, &headers);
+    if let Err(status) = authorize::authorize(&gateway, &connection, &headers, query.as_deref()).await {
+        gateway.registry.remove(&connection.id);
+        return (status, status.canonical_reason().unwrap_or("Forbidden")).into_response();
+    }
     let event = events::connect(&gateway, &connection, &headers, query.as_deref());
     let response = (gateway.routes.connect)(event).await;
     let status = match &response {
