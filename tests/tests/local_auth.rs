@@ -64,7 +64,9 @@ async fn tenants_cannot_reach_each_others_actors() {
     let stack = start().await;
     let mut a = WsClient::connect(&format!("{}?token={}", stack.ws_url, token("tenant-a", "alice"))).await;
     let mut b = WsClient::connect(&format!("{}?token={}", stack.ws_url, token("tenant-b", "bob"))).await;
-    let subscribed = b.request(json!({"action":"subscribe","id":"s","actor":"todo/x"}), &mut Vec::new()).await;
+    let subscribed = b
+        .request(json!({"action":"subscribe","id":"s","actor":"todo/x"}), &mut Vec::new())
+        .await;
     assert_eq!(subscribed["type"], "subscribed");
 
     for frame in [
@@ -75,12 +77,29 @@ async fn tenants_cannot_reach_each_others_actors() {
         assert_eq!(reply["type"], "error", "{reply}");
         assert_eq!(reply["code"], "forbidden", "{reply}");
     }
-    let own = a.request(json!({"action":"call","id":3,"actor":"todo/x","method":"add","args":{"title":"mine"}}), &mut Vec::new()).await;
+    let own = a
+        .request(
+            json!({"action":"call","id":3,"actor":"todo/x","method":"add","args":{"title":"mine"}}),
+            &mut Vec::new(),
+        )
+        .await;
     assert_eq!(own["type"], "result", "{own}");
-    assert!(b.is_quiet_for(Duration::from_millis(500)).await, "tenant B saw nothing of tenant A's actor");
+    assert!(
+        b.is_quiet_for(Duration::from_millis(500)).await,
+        "tenant B saw nothing of tenant A's actor"
+    );
 
-    let theirs = b.request(json!({"action":"call","id":4,"actor":"todo/x","method":"clear_done"}), &mut Vec::new()).await;
-    assert_eq!(theirs["version"], json!(0), "tenant B's todo/x was never written: {theirs}");
+    let theirs = b
+        .request(
+            json!({"action":"call","id":4,"actor":"todo/x","method":"clear_done"}),
+            &mut Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        theirs["version"],
+        json!(0),
+        "tenant B's todo/x was never written: {theirs}"
+    );
     stack.shutdown().await;
 }
 
@@ -91,11 +110,27 @@ async fn token_in_the_subprotocol_header_is_accepted_and_bearer_is_echoed() {
     let stack = start().await;
     let mut request = stack.ws_url.as_str().into_client_request().expect("request");
     let offered = format!("bearer, {}", token("tenant-a", "alice"));
-    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_str(&offered).expect("header"));
-    let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("upgrade accepted");
-    assert_eq!(response.headers().get("sec-websocket-protocol").map(|v| v.as_bytes()), Some(&b"bearer"[..]));
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&offered).expect("header"),
+    );
+    let (socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade accepted");
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").map(|v| v.as_bytes()),
+        Some(&b"bearer"[..])
+    );
     let mut client = WsClient { socket };
-    let reply = client.request(json!({"action":"subscribe","id":1,"actor":"tenant-a/counter/c"}), &mut Vec::new()).await;
-    assert_eq!(reply["type"], "subscribed", "the connection belongs to tenant-a: {reply}");
+    let reply = client
+        .request(
+            json!({"action":"subscribe","id":1,"actor":"tenant-a/counter/c"}),
+            &mut Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        reply["type"], "subscribed",
+        "the connection belongs to tenant-a: {reply}"
+    );
     stack.shutdown().await;
 }
