@@ -26,7 +26,9 @@ pub fn apply(state: &mut Value, patch: &Patch) -> Result<(), PatchError> {
 pub fn change(old: &Value, new: &Value) -> Change {
     let patch = diff(old, new);
     let patch_len = serialized_len(&patch);
-    if patch_len < serialized_len(new) {
+    // Counting stops as soon as `new` is known to be longer than the patch, so a small edit
+    // of a large state does not serialize the whole state.
+    if serialized_len_exceeds(new, patch_len) {
         Change::Delta(patch)
     } else {
         Change::Snapshot
@@ -35,18 +37,34 @@ pub fn change(old: &Value, new: &Value) -> Change {
 
 /// Length of `value` as compact JSON, counted without building the string.
 pub fn serialized_len(value: &impl serde::Serialize) -> usize {
-    let mut counter = ByteCounter(0);
-    // Writing into a counter cannot fail; a failure would only overstate nothing.
+    let mut counter = ByteCounter { len: 0, limit: None };
+    // Writing into an unlimited counter cannot fail.
     let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
+    counter.len
 }
 
-struct ByteCounter(usize);
+/// Whether `value` as compact JSON is longer than `limit` bytes; stops counting past `limit`.
+pub fn serialized_len_exceeds(value: &impl serde::Serialize, limit: usize) -> bool {
+    let mut counter = ByteCounter {
+        len: 0,
+        limit: Some(limit),
+    };
+    // The only error a counter returns is "past the limit".
+    serde_json::to_writer(&mut counter, value).is_err() || counter.len > limit
+}
+
+struct ByteCounter {
+    len: usize,
+    limit: Option<usize>,
+}
 
 impl std::io::Write for ByteCounter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
+        self.len += buf.len();
+        match self.limit {
+            Some(limit) if self.len > limit => Err(std::io::Error::other("past the limit")),
+            _ => Ok(buf.len()),
+        }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -86,6 +104,40 @@ mod tests {
         let front_insert_old = json!({"list": (0..50).collect::<Vec<_>>()});
         let front_insert_new = json!({"list": (-1..50).collect::<Vec<_>>()});
         assert_eq!(change(&front_insert_old, &front_insert_new), Change::Snapshot);
+    }
+
+    #[test]
+    fn bounded_length_agrees_with_the_full_count_at_every_limit() {
+        let values = [
+            json!(null),
+            json!("a \"quoted\" ~/string"),
+            json!({"items": {"1": {"title": "milk", "done": false}}, "nextId": 1}),
+            json!([1, [2, 3], {"a": []}]),
+        ];
+        for value in &values {
+            let len = serialized_len(value);
+            assert_eq!(len, serde_json::to_string(value).expect("json").len());
+            for limit in 0..len + 3 {
+                assert_eq!(
+                    serialized_len_exceeds(value, limit),
+                    len > limit,
+                    "{value} at limit {limit}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_delta_must_be_strictly_smaller_than_the_state() {
+        let with_pad = |k: u8, pad: usize| json!({"k": k, "pad": "x".repeat(pad)});
+        let patch_len = serialized_len(&diff(&with_pad(1, 0), &with_pad(2, 0)));
+        let equal = patch_len - serialized_len(&with_pad(2, 0));
+        assert_eq!(serialized_len(&with_pad(2, equal)), patch_len);
+        assert_eq!(change(&with_pad(1, equal), &with_pad(2, equal)), Change::Snapshot);
+        assert!(matches!(
+            change(&with_pad(1, equal + 1), &with_pad(2, equal + 1)),
+            Change::Delta(_)
+        ));
     }
 
     #[test]

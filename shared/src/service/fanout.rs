@@ -1,6 +1,7 @@
 //! Stream fan-out: each actor change becomes one frame (delta, snapshot or deleted) posted to
 //! every subscriber. Changes of one actor go out in stream order; actors run concurrently.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use futures::{stream, StreamExt};
@@ -166,9 +167,9 @@ impl FanoutService {
             }
             ActorChange::Created { new } => {
                 let default = self.registry.get(new.actor_key.actor_type()).map(|a| a.default_state());
-                (default, new.epoch, Version::NONE, new)
+                (default.map(Cow::Owned), new.epoch, Version::NONE, new)
             }
-            ActorChange::Updated { old, new } => (Some(old.state.clone()), old.epoch, old.version, new),
+            ActorChange::Updated { old, new } => (Some(Cow::Borrowed(&old.state)), old.epoch, old.version, new),
         };
         let snapshot = || ServerMessage::Snapshot {
             actor: new.actor_key.address(),

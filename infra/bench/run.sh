@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs the benchmark suite and writes BENCHMARKS.md at the repository root.
+#   bash infra/bench/run.sh            # everything (about 15-25 min on 2 cores)
+#   QUICK=1 bash infra/bench/run.sh    # fewer runs, for a smoke check
+# Every figure comes from a command printed next to it; loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+quick=${QUICK:-}
+runs=30; calls=200; big=1000; measure=3
+if [ -n "$quick" ]; then runs=5; calls=50; big=200; measure=1; fi
+
+out=BENCHMARKS.md.tmp
+section() { printf '\n## %s\n\n' "$1" >>"$out"; }
+run() { # run <title> <command...>: the command, then its output verbatim
+  printf '`%s`\n\n```\n' "$*" >>"$out"
+  "$@" 2>&1 | tee -a "$out"
+  printf '```\n' >>"$out"
+}
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`bash infra/bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
+  echo
+  echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
+  echo "- $(rustc --version)"
+  echo "- a shared, noisy machine: compare medians and ratios measured in the same run, not absolute numbers across runs."
+} >"$out"
+
+cargo build --release --workspace --bins --examples >/dev/null 2>&1 || cargo build --release --workspace --bins
+
+section "Fan-out: all subscribers delivered, ours vs a raw broadcast ceiling"
+echo "Per call: time from sending \`call\` until every subscriber holds the new version. The ceiling is an in-memory tokio broadcast server driven by the same client code; ours is the full local stack (DynamoDB write → stream → fan-out handler → @connections over HTTP → gateway → sockets)." >>"$out"
+echo >>"$out"
+for n in 1 100 "$big"; do
+  run target/release/statecast-loadtest --subscribers "$n" --calls "$calls"
+done
+
+section "Cold init per function (release build, minimal Lambda Runtime API)"
+echo "Process start → first event's response posted, with the SDK clients built as in production; peak RSS from /proc (VmHWM)." >>"$out"
+echo >>"$out"
+run target/release/statecast-coldstart --runs "$runs"
+
+section "Criterion micro-benchmarks"
+for bench in delta fanout protocol; do
+  printf '`cargo bench -p statecast --bench %s`\n\n```\n' "$bench" >>"$out"
+  cargo bench -p statecast --bench "$bench" -- --warm-up-time 1 --measurement-time "$measure" 2>/dev/null \
+    | grep -E '^[A-Za-z0-9_/ .-]+$|time:|thrpt:' | tee -a "$out"
+  printf '```\n' >>"$out"
+done
+
+section "Cost per operation (counted with an SDK interceptor on the embedded engine)"
+printf '`cargo test -p statecast-tests --test cost -- --nocapture`\n\n' >>"$out"
+cargo test -p statecast-tests --test cost -- --nocapture --test-threads 1 2>/dev/null | grep -E '^\|' | tee -a "$out"
+
+section "Deployment size (cargo lambda build --release --arm64 --output-format zip)"
+if command -v cargo-lambda >/dev/null 2>&1; then
+  start=$(date +%s)
+  if cargo lambda build --release --arm64 --output-format zip >/dev/null 2>&1; then
+    echo "build: $(( $(date +%s) - start )) s" >>"$out"
+    echo >>"$out"
+    echo "| function | bootstrap.zip |" >>"$out"
+    echo "|---|---|" >>"$out"
+    for zip in target/lambda/*/bootstrap.zip; do
+      printf '| %s | %s bytes |\n' "$(basename "$(dirname "$zip")")" "$(stat -c %s "$zip")" >>"$out"
+    done
+  else
+    echo "cargo lambda build failed on this machine (see its output by running it by hand)." >>"$out"
+  fi
+else
+  echo "cargo-lambda is not installed (\`pip install cargo-lambda ziglang\`); skipped." >>"$out"
+fi
+
+mv "$out" BENCHMARKS.md
+echo "wrote BENCHMARKS.md"

@@ -1,0 +1,182 @@
+//! What a run prints: one JSON object per target, or a human table with the ours / ceiling ratio.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::driver::{DriverOptions, Measurement};
+
+/// One target's figures; serialised as the `--json` line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub target: &'static str,
+    pub subscribers: usize,
+    pub calls: u64,
+    pub connect_p50_ms: f64,
+    pub connect_p99_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub deliveries_per_sec: f64,
+    /// How many errors (missing, duplicate or out-of-order deliveries, error replies, timeouts).
+    pub errors: usize,
+    /// The first few error messages.
+    #[serde(skip)]
+    pub error_messages: Vec<String>,
+    /// Where the time goes (table only): call → the caller's `result`, → the first delivery.
+    #[serde(skip)]
+    pub result_p50_ms: f64,
+    #[serde(skip)]
+    pub first_p50_ms: f64,
+}
+
+impl Report {
+    pub fn new(target: &'static str, options: &DriverOptions, m: &Measurement) -> Self {
+        Self {
+            target,
+            subscribers: options.subscribers,
+            calls: options.calls,
+            connect_p50_ms: round(m.connect.percentile_ms(50.0)),
+            connect_p99_ms: round(m.connect.percentile_ms(99.0)),
+            p50_ms: round(m.delivered.percentile_ms(50.0)),
+            p90_ms: round(m.delivered.percentile_ms(90.0)),
+            p99_ms: round(m.delivered.percentile_ms(99.0)),
+            max_ms: round(m.delivered.max_ms()),
+            deliveries_per_sec: m.deliveries_per_sec(options.subscribers).round(),
+            errors: m.errors.count,
+            error_messages: m.errors.first.clone(),
+            result_p50_ms: round(m.to_result.percentile_ms(50.0)),
+            first_p50_ms: round(m.to_first.percentile_ms(50.0)),
+        }
+    }
+
+    /// The `--json` line.
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Microsecond resolution is all a loopback run can claim.
+fn round(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
+}
+
+/// The human table; with both a ceiling and an ours row, the `ratio = ours / ceiling` line too.
+pub fn table(reports: &[Report]) -> String {
+    let mut out = String::new();
+    if reports.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<8} {:>6} {:>6} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>13} {:>6}",
+        "target", "subs", "calls", "connect p50", "connect p99", "p50", "p90", "p99", "max", "deliveries/s", "errors"
+    );
+    for r in reports {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>6} {:>6} {:>9.3} ms {:>9.3} ms {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>13.0} {:>6}",
+            r.target,
+            r.subscribers,
+            r.calls,
+            r.connect_p50_ms,
+            r.connect_p99_ms,
+            r.p50_ms,
+            r.p90_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.deliveries_per_sec,
+            r.errors
+        );
+    }
+    let _ = writeln!(
+        out,
+        "(all-delivered latency in ms: call sent → the last of the subscribers got the change)"
+    );
+    for r in reports {
+        let _ = writeln!(
+            out,
+            "{}: p50 call → result {:.3} ms, → first delivery {:.3} ms, → last delivery {:.3} ms",
+            r.target, r.result_p50_ms, r.first_p50_ms, r.p50_ms
+        );
+    }
+    let find = |name: &str| reports.iter().find(|r| r.target == name);
+    if let (Some(ours), Some(ceiling)) = (find("ours"), find("ceiling")) {
+        let _ = writeln!(
+            out,
+            "ratio = ours / ceiling: p50 {}, p99 {}",
+            ratio(ours.p50_ms, ceiling.p50_ms),
+            ratio(ours.p99_ms, ceiling.p99_ms)
+        );
+    }
+    out
+}
+
+fn ratio(ours: f64, ceiling: f64) -> String {
+    if ceiling > 0.0 {
+        format!("{:.1}x", ours / ceiling)
+    } else {
+        "n/a".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(target: &'static str, p50: f64, p99: f64) -> Report {
+        Report {
+            target,
+            subscribers: 10,
+            calls: 5,
+            connect_p50_ms: 1.0,
+            connect_p99_ms: 2.0,
+            p50_ms: p50,
+            p90_ms: p99,
+            p99_ms: p99,
+            max_ms: p99,
+            deliveries_per_sec: 1000.0,
+            errors: 0,
+            error_messages: vec!["not in the JSON".into()],
+            result_p50_ms: 0.5,
+            first_p50_ms: 0.7,
+        }
+    }
+
+    /// The JSON line has exactly the fields a benchmark script reads.
+    #[test]
+    fn json_has_the_documented_fields() {
+        let value: serde_json::Value = serde_json::from_str(&report("ours", 1.0, 2.0).json()).expect("JSON");
+        let mut keys: Vec<_> = value.as_object().expect("an object").keys().cloned().collect();
+        keys.sort();
+        let mut expected = [
+            "target",
+            "subscribers",
+            "calls",
+            "connect_p50_ms",
+            "connect_p99_ms",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "max_ms",
+            "deliveries_per_sec",
+            "errors",
+        ];
+        expected.sort();
+        assert_eq!(keys, expected);
+    }
+
+    /// Both targets: the table ends with ours / ceiling for p50 and p99.
+    #[test]
+    fn table_with_both_targets_prints_the_ratio() {
+        let table = table(&[report("ceiling", 2.0, 4.0), report("ours", 5.0, 6.0)]);
+        assert!(table.contains("ratio = ours / ceiling: p50 2.5x, p99 1.5x"), "{table}");
+    }
+
+    /// One target alone has no ratio.
+    #[test]
+    fn table_with_one_target_has_no_ratio() {
+        assert!(!table(&[report("ours", 5.0, 6.0)]).contains("ratio"));
+    }
+}

@@ -1,0 +1,51 @@
+//! The two things a run measures — the raw ceiling and ours (local mode, in-process or at a
+//! URL) — each started, driven and stopped in turn.
+
+use statecast_local::{LocalOptions, LocalStack};
+
+use crate::ceiling::Ceiling;
+use crate::driver::{drive, DriverOptions};
+use crate::report::Report;
+use crate::LoadError;
+
+/// What to drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The in-memory broadcast server in [`crate::ceiling`], started in-process.
+    Ceiling,
+    /// Statecast: local mode started in-process, or an already-running stack at `url`.
+    Ours { url: Option<String> },
+}
+
+impl Target {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Ceiling => "ceiling",
+            Target::Ours { .. } => "ours",
+        }
+    }
+}
+
+/// Starts `target` (unless it runs elsewhere), drives it and stops it.
+pub async fn run(target: &Target, options: &DriverOptions) -> Result<Report, LoadError> {
+    let measurement = match target {
+        Target::Ceiling => {
+            let ceiling = Ceiling::start().await.map_err(LoadError::Ceiling)?;
+            let measured = drive(&ceiling.ws_url, options).await;
+            ceiling.shutdown();
+            measured?
+        }
+        Target::Ours { url: Some(url) } => drive(url, options).await?,
+        Target::Ours { url: None } => {
+            let stack = LocalStack::start(LocalOptions {
+                port: 0,
+                ..LocalOptions::default()
+            })
+            .await?;
+            let measured = drive(&stack.ws_url, options).await;
+            stack.shutdown().await;
+            measured?
+        }
+    };
+    Ok(Report::new(target.name(), options, &measurement))
+}

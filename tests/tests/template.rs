@@ -1,0 +1,1228 @@
+//! `template.yaml` against the code: the checks cfn-lint cannot make. The template mirrors the
+//! workspace (one function per crate under `functions/`), sets every variable the code reads,
+//! grants only the calls the code makes, declares the tables of `TABLE_SPECS` and maps the actors
+//! stream with the settings local mode emulates (`EsmConfig::default()`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_yaml_ng::Value;
+use statecast::dynamo::{TableSpec, TABLE_SPECS};
+use statecast_local::esm::{EsmConfig, StartingPosition};
+
+/// Variables `shared/src/config.rs` reads with a default (all but the table names), and the
+/// functions (by binary) whose code uses each. A variable added to `config.rs` fails
+/// `every_variable_the_code_reads_is_set_for_its_function` until it is listed here and set in
+/// the template for those functions.
+const OPTIONAL_CONFIG_VARS: &[(&str, &[&str])] = &[
+    ("CONNECTIONS_ENDPOINT", &["statecast-fanout"]),
+    ("DEFAULT_TENANT", &["statecast-connect"]),
+    ("CONNECTION_TTL_SECONDS", &["statecast-connect"]),
+    ("MAX_CALL_ATTEMPTS", &["statecast-default"]),
+    ("MAX_STATE_BYTES", &["statecast-default"]),
+    ("SEND_CONCURRENCY", &["statecast-fanout"]),
+];
+
+/// Which route each function serves.
+const ROUTES: [(&str, &str); 3] = [
+    ("$connect", "statecast-connect"),
+    ("$disconnect", "statecast-disconnect"),
+    ("$default", "statecast-default"),
+];
+
+const AUTHORIZER_BINARY: &str = "statecast-authorizer";
+
+/// DynamoDB data-plane calls (SDK method → IAM action) a store could make.
+const DYNAMODB_CALLS: [(&str, &str); 11] = [
+    ("get_item", "GetItem"),
+    ("put_item", "PutItem"),
+    ("update_item", "UpdateItem"),
+    ("delete_item", "DeleteItem"),
+    ("query", "Query"),
+    ("scan", "Scan"),
+    ("batch_get_item", "BatchGetItem"),
+    ("batch_write_item", "BatchWriteItem"),
+    ("transact_get_items", "TransactGetItems"),
+    ("transact_write_items", "TransactWriteItems"),
+    ("execute_statement", "PartiQLSelect"),
+];
+
+// ---------------------------------------------------------------- the workspace
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Every `.rs` file under `dir`, concatenated.
+fn rust_sources(dir: &Path) -> String {
+    let mut text = String::new();
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            text.push_str(&rust_sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            text.push_str(&read(&path));
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// One crate under `functions/`.
+#[derive(Debug)]
+struct FunctionCrate {
+    dir: String,
+    binaries: Vec<String>,
+    source: String,
+}
+
+impl FunctionCrate {
+    /// The crate's Lambda binary (a function crate builds exactly one).
+    fn binary(&self) -> &str {
+        match self.binaries.as_slice() {
+            [one] => one,
+            other => panic!("functions/{} should build one binary, builds {other:?}", self.dir),
+        }
+    }
+
+    /// Whether its `main` reads the shared `statecast::config::Config`.
+    fn uses_shared_config(&self) -> bool {
+        self.source.contains("statecast::config::Config")
+    }
+}
+
+/// `[package] name` and the `[[bin]]` names of a manifest.
+fn manifest_names(manifest: &str) -> (Option<String>, Vec<String>) {
+    let (mut section, mut package, mut bins) = ("", None, Vec::new());
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if key.trim() != "name" {
+            continue;
+        }
+        let value = value.trim().trim_matches('"').to_owned();
+        match section {
+            "[package]" => package = Some(value),
+            "[[bin]]" => bins.push(value),
+            _ => {}
+        }
+    }
+    (package, bins)
+}
+
+fn function_crates() -> Vec<FunctionCrate> {
+    let functions = workspace().join("functions");
+    let mut dirs: Vec<PathBuf> = fs::read_dir(&functions)
+        .expect("functions/ exists")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|dir| {
+            let name = dir.file_name().expect("named").to_string_lossy().into_owned();
+            let (package, mut binaries) = manifest_names(&read(&dir.join("Cargo.toml")));
+            let package = package.unwrap_or_else(|| panic!("functions/{name}/Cargo.toml has no [package] name"));
+            if binaries.is_empty() && dir.join("src/main.rs").is_file() {
+                binaries.push(package);
+            }
+            FunctionCrate {
+                dir: name,
+                binaries,
+                source: rust_sources(&dir.join("src")),
+            }
+        })
+        .collect()
+}
+
+/// `(callee, NAME)` for every call whose first argument is a string literal shaped like an
+/// environment variable name: `var("X")`, `optional("X")`, `std::env::var("X")`, ...
+fn env_reads(source: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = source;
+    while let Some(open) = rest.find("(\"") {
+        let callee_len = rest[..open]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .map(char::len_utf8)
+            .sum::<usize>();
+        let callee = &rest[open - callee_len..open];
+        let after = &rest[open + 2..];
+        if let Some(end) = after.find('"') {
+            let name = &after[..end];
+            if !callee.is_empty() && is_env_name(name) {
+                found.push((callee.to_owned(), name.to_owned()));
+            }
+        }
+        rest = after;
+    }
+    found
+}
+
+fn is_env_name(s: &str) -> bool {
+    s.len() >= 2
+        && s.starts_with(|c: char| c.is_ascii_uppercase())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// What `shared/src/config.rs` reads: (required, optional) names.
+fn shared_config_vars() -> (BTreeSet<String>, BTreeSet<String>) {
+    let reads = env_reads(&read(&workspace().join("shared/src/config.rs")));
+    let required: BTreeSet<String> = reads
+        .iter()
+        .filter(|(c, _)| c == "var")
+        .map(|(_, n)| n.clone())
+        .collect();
+    let optional = reads
+        .into_iter()
+        .map(|(_, n)| n)
+        .filter(|n| !required.contains(n))
+        .collect();
+    (required, optional)
+}
+
+// ---------------------------------------------------------------- reading the template
+
+fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    match value {
+        Value::Mapping(m) => m.get(key),
+        _ => None,
+    }
+}
+
+fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |v, key| get(v, key))
+}
+
+/// A plain string (never an intrinsic).
+fn text(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A list, or a single value where CloudFormation accepts one (`Action: x`).
+fn one_or_many(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Sequence(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+fn entries(value: &Value) -> Vec<(&str, &Value)> {
+    match value {
+        Value::Mapping(m) => m.iter().filter_map(|(k, v)| Some((text(k)?, v))).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An intrinsic in short (`!Ref X`) or long (`{Ref: X}`, `{Fn::Sub: ..}`) form: its name
+/// without `Fn::` and its argument.
+fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => Some((tagged.tag.to_string().trim_start_matches('!').to_owned(), &tagged.value)),
+        Value::Mapping(m) if m.len() == 1 => {
+            let (key, argument) = m.iter().next()?;
+            let key = text(key)?;
+            let name = key
+                .strip_prefix("Fn::")
+                .or((key == "Ref" || key == "Condition").then_some(key))?;
+            Some((name.to_owned(), argument))
+        }
+        _ => None,
+    }
+}
+
+fn reference(value: &Value) -> Option<&str> {
+    match intrinsic(value)? {
+        (name, argument) if name == "Ref" => text(argument),
+        _ => None,
+    }
+}
+
+/// `!GetAtt Resource.Attribute` as (resource, attribute).
+fn get_att(value: &Value) -> Option<(String, String)> {
+    let (name, argument) = intrinsic(value)?;
+    if name != "GetAtt" {
+        return None;
+    }
+    if let Some(dotted) = text(argument) {
+        let (resource, attribute) = dotted.split_once('.')?;
+        return Some((resource.to_owned(), attribute.to_owned()));
+    }
+    match one_or_many(argument).as_slice() {
+        [resource, attribute] => Some((text(resource)?.to_owned(), text(attribute)?.to_owned())),
+        _ => None,
+    }
+}
+
+/// The string of a `!Sub`.
+fn sub(value: &Value) -> Option<&str> {
+    let (name, argument) = intrinsic(value)?;
+    if name != "Sub" {
+        return None;
+    }
+    text(argument).or_else(|| one_or_many(argument).first().and_then(|s| text(s)))
+}
+
+/// The template, with the parameter values used to evaluate its conditions.
+struct Stack {
+    template: Value,
+    parameters: BTreeMap<String, String>,
+}
+
+impl Stack {
+    fn load() -> Self {
+        let path = workspace().join("template.yaml");
+        let template: Value =
+            serde_yaml_ng::from_str(&read(&path)).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
+        let parameters = entries(get(&template, "Parameters").unwrap_or(&Value::Null))
+            .into_iter()
+            .filter_map(|(name, p)| {
+                let default = get(p, "Default")?;
+                let value = text(default)
+                    .map(str::to_owned)
+                    .or_else(|| integer(default).map(|n| n.to_string()))?;
+                Some((name.to_owned(), value))
+            })
+            .collect();
+        Stack { template, parameters }
+    }
+
+    /// The template with `parameter` set to `value` (others at their defaults).
+    fn with(mut self, parameter: &str, value: &str) -> Self {
+        self.parameters.insert(parameter.to_owned(), value.to_owned());
+        self
+    }
+
+    fn resources(&self) -> Vec<(&str, &Value)> {
+        entries(get(&self.template, "Resources").expect("template has Resources"))
+    }
+
+    fn resource(&self, id: &str) -> &Value {
+        at(&self.template, &["Resources", id]).unwrap_or_else(|| panic!("no resource {id}"))
+    }
+
+    fn of_type(&self, kind: &str) -> Vec<(&str, &Value)> {
+        self.resources()
+            .into_iter()
+            .filter(|(_, r)| get(r, "Type").and_then(text) == Some(kind))
+            .collect()
+    }
+
+    fn functions(&self) -> Vec<(&str, &Value)> {
+        self.of_type("AWS::Serverless::Function")
+    }
+
+    fn function_by_binary(&self, binary: &str) -> (&str, &Value) {
+        match self
+            .functions()
+            .into_iter()
+            .filter(|(_, f)| function_binary(f) == Some(binary))
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [one] => *one,
+            other => panic!("expected one function building {binary}, found {}", other.len()),
+        }
+    }
+
+    /// A function property, falling back to `Globals: Function:`.
+    fn function_property<'a>(&'a self, function: &'a Value, key: &str) -> Option<&'a Value> {
+        at(function, &["Properties", key]).or_else(|| at(&self.template, &["Globals", "Function", key]))
+    }
+
+    /// A function's environment: `Globals` merged with its own variables.
+    fn environment<'a>(&'a self, function: &'a Value) -> BTreeMap<&'a str, &'a Value> {
+        let globals = at(&self.template, &["Globals", "Function", "Environment", "Variables"]);
+        let own = at(function, &["Properties", "Environment", "Variables"]);
+        [globals, own].into_iter().flatten().flat_map(entries).collect()
+    }
+
+    /// Evaluates a condition (`!Equals`, `!Not`, `!And`, `!Or`, `Condition`) under `self.parameters`.
+    fn holds(&self, condition: &Value) -> bool {
+        let (name, argument) = intrinsic(condition).unwrap_or_else(|| panic!("not a condition: {condition:?}"));
+        let arguments = one_or_many(argument);
+        match name.as_str() {
+            "Equals" => {
+                let [a, b] = arguments.as_slice() else {
+                    panic!("Equals takes two values: {argument:?}")
+                };
+                self.scalar(a) == self.scalar(b)
+            }
+            "Not" => !self.holds(arguments[0]),
+            "And" => arguments.iter().all(|c| self.holds(c)),
+            "Or" => arguments.iter().any(|c| self.holds(c)),
+            "Condition" => self.named_condition(text(argument).expect("condition name")),
+            other => panic!("unsupported condition function {other}"),
+        }
+    }
+
+    fn named_condition(&self, name: &str) -> bool {
+        self.holds(at(&self.template, &["Conditions", name]).unwrap_or_else(|| panic!("no condition {name}")))
+    }
+
+    fn scalar(&self, value: &Value) -> String {
+        match reference(value) {
+            Some(parameter) => self.parameters.get(parameter).cloned().unwrap_or_default(),
+            None => text(value)
+                .map(str::to_owned)
+                .unwrap_or_else(|| panic!("not a scalar: {value:?}")),
+        }
+    }
+
+    /// Whether a resource is created under `self.parameters`.
+    fn exists(&self, resource: &Value) -> bool {
+        get(resource, "Condition")
+            .and_then(text)
+            .is_none_or(|name| self.named_condition(name))
+    }
+
+    /// A value with its `!If`s decided; `None` for `AWS::NoValue`.
+    fn decide<'a>(&self, value: &'a Value) -> Option<&'a Value> {
+        match intrinsic(value) {
+            Some((name, argument)) if name == "If" => match one_or_many(argument).as_slice() {
+                [condition, yes, no] => {
+                    let chosen = if self.named_condition(text(condition).expect("condition name")) {
+                        yes
+                    } else {
+                        no
+                    };
+                    self.decide(chosen)
+                }
+                _ => panic!("If takes three values: {argument:?}"),
+            },
+            _ if reference(value) == Some("AWS::NoValue") => None,
+            _ => Some(value),
+        }
+    }
+}
+
+fn function_binary(function: &Value) -> Option<&str> {
+    at(function, &["Metadata", "BuildProperties", "Binary"]).and_then(text)
+}
+
+/// Every IAM statement in the template (function `Policies`, roles, managed and resource policies).
+fn statements(value: &Value) -> Vec<&Value> {
+    let mut found = Vec::new();
+    match value {
+        Value::Mapping(m) => {
+            for (key, child) in m {
+                if text(key) == Some("Statement") {
+                    found.extend(one_or_many(child).into_iter().filter(|s| get(s, "Effect").is_some()));
+                } else {
+                    found.extend(statements(child));
+                }
+            }
+        }
+        Value::Sequence(items) => found.extend(items.iter().flat_map(statements)),
+        Value::Tagged(tagged) => found.extend(statements(&tagged.value)),
+        _ => {}
+    }
+    found
+}
+
+fn actions(statement: &Value) -> Vec<&str> {
+    get(statement, "Action")
+        .map(|a| one_or_many(a).into_iter().filter_map(text).collect())
+        .unwrap_or_default()
+}
+
+fn statement_resources(statement: &Value) -> Vec<&Value> {
+    get(statement, "Resource").map(one_or_many).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- the workspace's functions
+
+/// Each crate under `functions/` is one `AWS::Serverless::Function`, built by cargo-lambda from
+/// the workspace root (`CodeUri: .`) with `Binary` naming the crate's binary.
+#[test]
+fn every_function_crate_has_exactly_one_function_resource_built_from_the_workspace_root() {
+    let stack = Stack::load();
+    let crates = function_crates();
+    assert!(
+        crates.len() >= 5,
+        "functions/ holds connect, disconnect, default, fanout, authorizer: {crates:?}"
+    );
+    let root = workspace().canonicalize().expect("workspace path");
+    for krate in &crates {
+        let binary = krate.binary();
+        let (id, function) = stack.function_by_binary(binary);
+        assert_eq!(
+            at(function, &["Metadata", "BuildMethod"]).and_then(text),
+            Some("rust-cargolambda"),
+            "{id} must be built by cargo-lambda"
+        );
+        let code_uri = at(function, &["Properties", "CodeUri"])
+            .or_else(|| at(&stack.template, &["Globals", "Function", "CodeUri"]))
+            .and_then(text)
+            .unwrap_or_else(|| panic!("{id} has no plain CodeUri"));
+        let code_dir = workspace().join(code_uri).canonicalize().expect("CodeUri exists");
+        assert_eq!(
+            code_dir, root,
+            "{id}: CodeUri must be the workspace root, where cargo-lambda's target/lambda/{binary} is"
+        );
+    }
+}
+
+/// No function resource builds something that is not the binary of a crate under `functions/`.
+#[test]
+fn every_function_resource_builds_the_binary_of_a_function_crate() {
+    let stack = Stack::load();
+    let binaries: BTreeSet<String> = function_crates().iter().map(|c| c.binary().to_owned()).collect();
+    let functions = stack.functions();
+    assert!(!functions.is_empty(), "the template declares functions");
+    for (id, function) in functions {
+        let binary = function_binary(function).unwrap_or_else(|| panic!("{id} has no BuildProperties.Binary"));
+        assert!(
+            binaries.contains(binary),
+            "{id} builds {binary}, which no crate under functions/ defines: {binaries:?}"
+        );
+    }
+}
+
+/// Every function runs `bootstrap` on `provided.al2023`, arm64, logging JSON (its own or `Globals`).
+#[test]
+fn every_function_runs_bootstrap_on_al2023_arm64_with_json_logs() {
+    let stack = Stack::load();
+    for (id, function) in stack.functions() {
+        let property = |key: &str| stack.function_property(function, key);
+        assert_eq!(
+            property("Runtime").and_then(text),
+            Some("provided.al2023"),
+            "{id} Runtime"
+        );
+        assert_eq!(property("Handler").and_then(text), Some("bootstrap"), "{id} Handler");
+        let architectures: Vec<&str> = property("Architectures")
+            .map(|a| one_or_many(a).into_iter().filter_map(text).collect())
+            .unwrap_or_default();
+        assert_eq!(architectures, ["arm64"], "{id} Architectures");
+        let log_format = property("LoggingConfig")
+            .and_then(|c| get(c, "LogFormat"))
+            .and_then(text);
+        assert_eq!(log_format, Some("JSON"), "{id} LoggingConfig.LogFormat");
+    }
+}
+
+// ---------------------------------------------------------------- environment
+
+/// Every variable a function's code reads is set for it: the table names `config.rs` requires on
+/// every function that uses it, each optional one on the functions listed in
+/// `OPTIONAL_CONFIG_VARS`, and whatever a crate reads itself (the authorizer's `JWT_*`).
+#[test]
+fn every_variable_the_code_reads_is_set_for_its_function() {
+    let stack = Stack::load();
+    let (required, optional) = shared_config_vars();
+    assert!(required.contains("CONNECTIONS_TABLE"), "config.rs parsed: {required:?}");
+    let listed: BTreeSet<String> = OPTIONAL_CONFIG_VARS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    assert_eq!(
+        optional, listed,
+        "shared/src/config.rs reads these optional variables; set each in template.yaml for the functions that use it and list it in OPTIONAL_CONFIG_VARS"
+    );
+    let crates = function_crates();
+    let mut missing = Vec::new();
+    for krate in &crates {
+        let (id, function) = stack.function_by_binary(krate.binary());
+        let environment = stack.environment(function);
+        let mut needed: BTreeSet<String> = env_reads(&krate.source).into_iter().map(|(_, n)| n).collect();
+        if krate.uses_shared_config() {
+            needed.extend(required.iter().cloned());
+        }
+        for (name, users) in OPTIONAL_CONFIG_VARS {
+            if users.contains(&krate.binary()) {
+                assert!(
+                    krate.uses_shared_config(),
+                    "{name} is listed for {}, which does not read Config",
+                    krate.dir
+                );
+                needed.insert((*name).to_owned());
+            }
+        }
+        missing.extend(
+            needed
+                .into_iter()
+                .filter(|n| !environment.contains_key(n.as_str()))
+                .map(|n| format!("{id}: {n}")),
+        );
+    }
+    let authorizer = crates
+        .iter()
+        .find(|c| c.binary() == AUTHORIZER_BINARY)
+        .expect("authorizer crate");
+    assert!(
+        env_reads(&authorizer.source).iter().any(|(_, n)| n == "JWT_SECRET"),
+        "the authorizer's variables are parsed from its source"
+    );
+    assert!(
+        missing.is_empty(),
+        "variables the code reads but template.yaml does not set: {missing:?}"
+    );
+}
+
+/// A function's environment holds only variables its code reads (no stale or misspelt names).
+#[test]
+fn no_function_sets_a_variable_its_code_does_not_read() {
+    let stack = Stack::load();
+    let (required, optional) = shared_config_vars();
+    let mut stale = Vec::new();
+    for krate in function_crates() {
+        let (id, function) = stack.function_by_binary(krate.binary());
+        let mut read: BTreeSet<String> = env_reads(&krate.source).into_iter().map(|(_, n)| n).collect();
+        if krate.uses_shared_config() {
+            read.extend(required.iter().chain(&optional).cloned());
+        }
+        stale.extend(
+            stack
+                .environment(function)
+                .into_keys()
+                .filter(|n| !read.contains(*n))
+                .map(|n| format!("{id}: {n}")),
+        );
+    }
+    assert!(
+        stale.is_empty(),
+        "variables set in template.yaml that no code reads: {stale:?}"
+    );
+}
+
+// ---------------------------------------------------------------- API
+
+/// The API is a WebSocket API routed on the `action` field, with exactly the three routes.
+#[test]
+fn the_api_is_a_websocket_api_routed_on_the_action_field() {
+    let stack = Stack::load();
+    let apis = stack.of_type("AWS::ApiGatewayV2::Api");
+    let [(api_id, api)] = apis.as_slice() else {
+        panic!("expected one API, found {}", apis.len())
+    };
+    assert_eq!(
+        at(api, &["Properties", "ProtocolType"]).and_then(text),
+        Some("WEBSOCKET")
+    );
+    assert_eq!(
+        at(api, &["Properties", "RouteSelectionExpression"]).and_then(text),
+        Some("$request.body.action")
+    );
+    let route_keys: BTreeSet<&str> = stack
+        .of_type("AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .inspect(|(id, r)| {
+            assert_eq!(
+                at(r, &["Properties", "ApiId"]).and_then(reference),
+                Some(*api_id),
+                "{id}"
+            )
+        })
+        .filter_map(|(_, r)| at(r, &["Properties", "RouteKey"]).and_then(text))
+        .collect();
+    assert_eq!(route_keys, ROUTES.iter().map(|(k, _)| *k).collect::<BTreeSet<_>>());
+}
+
+/// Each route proxies (`AWS_PROXY`) to its function, API Gateway may invoke that function for
+/// that route, and `$default` answers through its route response.
+#[test]
+fn each_route_proxies_to_its_function_which_api_gateway_may_invoke() {
+    let stack = Stack::load();
+    for (route_key, binary) in ROUTES {
+        let (function_id, _) = stack.function_by_binary(binary);
+        let routes = stack.of_type("AWS::ApiGatewayV2::Route");
+        let (route_id, route) = routes
+            .iter()
+            .find(|(_, r)| at(r, &["Properties", "RouteKey"]).and_then(text) == Some(route_key))
+            .unwrap_or_else(|| panic!("no {route_key} route"));
+        let target = at(route, &["Properties", "Target"])
+            .and_then(sub)
+            .expect("Target is a !Sub");
+        let integration_id = target
+            .strip_prefix("integrations/${")
+            .and_then(|t| t.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("{route_id} Target {target:?}"));
+        let integration = stack.resource(integration_id);
+        assert_eq!(
+            at(integration, &["Properties", "IntegrationType"]).and_then(text),
+            Some("AWS_PROXY")
+        );
+        let uri = at(integration, &["Properties", "IntegrationUri"])
+            .and_then(sub)
+            .expect("IntegrationUri");
+        assert!(
+            uri.contains(&format!("/functions/${{{function_id}.Arn}}/invocations")),
+            "{route_key} must invoke {function_id}: {uri}"
+        );
+        let permitted = stack.of_type("AWS::Lambda::Permission").into_iter().any(|(_, p)| {
+            at(p, &["Properties", "FunctionName"]).and_then(reference) == Some(function_id)
+                && at(p, &["Properties", "Principal"]).and_then(text) == Some("apigateway.amazonaws.com")
+                && at(p, &["Properties", "SourceArn"])
+                    .and_then(sub)
+                    .is_some_and(|arn| arn.ends_with(&format!("/{route_key}")))
+        });
+        assert!(
+            permitted,
+            "no permission lets API Gateway invoke {function_id} for {route_key}"
+        );
+        if route_key == "$default" {
+            assert_eq!(
+                at(route, &["Properties", "RouteResponseSelectionExpression"]).and_then(text),
+                Some("$default")
+            );
+            let answers = stack
+                .of_type("AWS::ApiGatewayV2::RouteResponse")
+                .into_iter()
+                .any(|(_, r)| {
+                    at(r, &["Properties", "RouteId"]).and_then(reference) == Some(*route_id)
+                        && at(r, &["Properties", "RouteResponseKey"]).and_then(text) == Some("$default")
+                });
+            assert!(answers, "$default needs a $default route response to reply");
+        }
+    }
+}
+
+/// With `AuthMode` jwt, `$connect` runs a REQUEST authorizer backed by the authorizer function
+/// (with an invoke permission) and no `IdentitySource` (a token comes from the query string *or*
+/// a header, and API Gateway would demand every listed source); with none, the route is open and
+/// connections get `DefaultTenant`. In both modes the stage serves a deployment that exists.
+#[test]
+fn connect_runs_the_request_authorizer_only_when_auth_mode_is_jwt() {
+    let mode = at(&Stack::load().template, &["Parameters", "AuthMode"])
+        .cloned()
+        .expect("AuthMode parameter");
+    let allowed: Vec<&str> = get(&mode, "AllowedValues")
+        .map(one_or_many)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(text)
+        .collect();
+    assert_eq!(allowed, ["jwt", "none"]);
+    assert_eq!(get(&mode, "Default").and_then(text), Some("jwt"));
+    for auth_mode in allowed {
+        let stack = Stack::load().with("AuthMode", auth_mode);
+        let jwt = auth_mode == "jwt";
+        let (connect_id, connect) = stack.function_by_binary("statecast-connect");
+        let (authorizer_fn_id, authorizer_fn) = stack.function_by_binary(AUTHORIZER_BINARY);
+        assert_eq!(
+            stack.exists(authorizer_fn),
+            jwt,
+            "{authorizer_fn_id} exists only with AuthMode jwt"
+        );
+        let routes = stack.of_type("AWS::ApiGatewayV2::Route");
+        let (_, route) = routes
+            .iter()
+            .find(|(_, r)| at(r, &["Properties", "RouteKey"]).and_then(text) == Some("$connect"))
+            .expect("$connect route");
+        let authorization = at(route, &["Properties", "AuthorizationType"]).and_then(|v| stack.decide(v));
+        let authorizer_ref = at(route, &["Properties", "AuthorizerId"])
+            .and_then(|v| stack.decide(v))
+            .and_then(reference);
+        let live_authorizers: Vec<_> = stack
+            .of_type("AWS::ApiGatewayV2::Authorizer")
+            .into_iter()
+            .filter(|(_, a)| stack.exists(a))
+            .collect();
+        if jwt {
+            assert_eq!(authorization.and_then(text), Some("CUSTOM"), "AuthMode {auth_mode}");
+            let authorizer_id = authorizer_ref.expect("$connect names its authorizer");
+            let authorizer = stack.resource(authorizer_id);
+            assert!(stack.exists(authorizer));
+            assert_eq!(
+                at(authorizer, &["Properties", "AuthorizerType"]).and_then(text),
+                Some("REQUEST")
+            );
+            assert!(
+                at(authorizer, &["Properties", "IdentitySource"]).is_none(),
+                "an IdentitySource would refuse clients that send the token the other way"
+            );
+            let uri = at(authorizer, &["Properties", "AuthorizerUri"])
+                .and_then(sub)
+                .expect("AuthorizerUri");
+            assert!(uri.contains(&format!("${{{authorizer_fn_id}.Arn}}")), "{uri}");
+            let permitted = stack.of_type("AWS::Lambda::Permission").into_iter().any(|(_, p)| {
+                stack.exists(p)
+                    && at(p, &["Properties", "FunctionName"]).and_then(reference) == Some(authorizer_fn_id)
+                    && at(p, &["Properties", "SourceArn"])
+                        .and_then(sub)
+                        .is_some_and(|arn| arn.ends_with(&format!("/authorizers/${{{authorizer_id}}}")))
+            });
+            assert!(
+                permitted,
+                "API Gateway may not invoke {authorizer_fn_id} as an authorizer"
+            );
+        } else {
+            assert_eq!(authorization.and_then(text), Some("NONE"), "AuthMode {auth_mode}");
+            assert_eq!(authorizer_ref, None);
+            assert!(live_authorizers.is_empty(), "no authorizer without auth");
+            let tenant = stack
+                .environment(connect)
+                .get("DEFAULT_TENANT")
+                .and_then(|v| reference(v));
+            assert_eq!(tenant, Some("DefaultTenant"), "{connect_id} gets DefaultTenant");
+        }
+        let stages = stack.of_type("AWS::ApiGatewayV2::Stage");
+        let [(_, stage)] = stages.as_slice() else {
+            panic!("expected one stage")
+        };
+        let deployment_id = at(stage, &["Properties", "DeploymentId"])
+            .and_then(|v| stack.decide(v))
+            .and_then(reference)
+            .expect("the stage names its deployment");
+        let deployment = stack.resource(deployment_id);
+        assert!(
+            stack.exists(deployment),
+            "AuthMode {auth_mode}: {deployment_id} is not created"
+        );
+        let depends: Vec<&str> = get(deployment, "DependsOn")
+            .map(one_or_many)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(text)
+            .collect();
+        let connect_route_id = routes
+            .iter()
+            .find(|(_, r)| at(r, &["Properties", "RouteKey"]).and_then(text) == Some("$connect"))
+            .map(|(id, _)| *id)
+            .expect("$connect route");
+        assert!(
+            depends.contains(&connect_route_id),
+            "{deployment_id} must snapshot after the routes: {depends:?}"
+        );
+    }
+}
+
+/// The stage throttles every route with the `Throttling*` parameters.
+#[test]
+fn the_stage_throttles_every_route_from_the_parameters() {
+    let stack = Stack::load();
+    let stages = stack.of_type("AWS::ApiGatewayV2::Stage");
+    let [(_, stage)] = stages.as_slice() else {
+        panic!("expected one stage")
+    };
+    for setting in ["ThrottlingBurstLimit", "ThrottlingRateLimit"] {
+        let parameter = at(stage, &["Properties", "DefaultRouteSettings", setting])
+            .and_then(reference)
+            .unwrap_or_else(|| panic!("DefaultRouteSettings.{setting} is not a !Ref"));
+        assert_eq!(parameter, setting);
+        let kind = at(&stack.template, &["Parameters", parameter, "Type"]).and_then(text);
+        assert_eq!(kind, Some("Number"), "parameter {parameter}");
+    }
+}
+
+// ---------------------------------------------------------------- IAM
+
+/// No IAM statement allows `dynamodb:Scan` or a wildcard action (`*`, `dynamodb:*`, `Get*`), uses
+/// `NotAction`/`NotResource`, or grants a data action on `*`; every function policy is an inline
+/// statement list (SAM policy templates and managed policies would escape these checks).
+#[test]
+fn no_policy_grants_scan_wildcard_actions_or_data_actions_on_star() {
+    let stack = Stack::load();
+    let mut problems = Vec::new();
+    for (id, function) in stack.functions() {
+        for policy in get(function, "Properties")
+            .and_then(|p| get(p, "Policies"))
+            .map(one_or_many)
+            .unwrap_or_default()
+        {
+            if get(policy, "Statement").is_none() {
+                problems.push(format!("{id}: policy {policy:?} is not an inline statement list"));
+            }
+        }
+    }
+    let all = statements(&stack.template);
+    assert!(all.len() >= 5, "statements found: {}", all.len());
+    for statement in all {
+        if get(statement, "Effect").and_then(text) != Some("Allow") {
+            continue;
+        }
+        for forbidden in ["NotAction", "NotResource"] {
+            if get(statement, forbidden).is_some() {
+                problems.push(format!("{forbidden} in {statement:?}"));
+            }
+        }
+        let actions = actions(statement);
+        if actions.is_empty() {
+            problems.push(format!("no plain Action list in {statement:?}"));
+        }
+        for action in &actions {
+            if action.contains('*') || action.eq_ignore_ascii_case("dynamodb:Scan") {
+                problems.push(format!("action {action}"));
+            }
+        }
+        for resource in statement_resources(statement) {
+            if text(resource) == Some("*") {
+                problems.push(format!("{actions:?} on *"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "IAM problems: {problems:#?}");
+}
+
+/// DynamoDB is granted only the calls the store makes (all of which some function is granted),
+/// on a table of this stack or one of its indexes.
+#[test]
+fn dynamodb_grants_are_the_calls_the_store_makes_on_tables_of_this_stack() {
+    let stack = Stack::load();
+    let store = rust_sources(&workspace().join("shared/src/dynamo"));
+    let called: BTreeSet<String> = DYNAMODB_CALLS
+        .iter()
+        .filter(|(method, _)| store.contains(&format!(".{method}()")))
+        .map(|(_, action)| format!("dynamodb:{action}"))
+        .collect();
+    assert!(called.contains("dynamodb:Query"), "store calls parsed: {called:?}");
+    let tables: BTreeMap<&str, &Value> = stack.of_type("AWS::DynamoDB::Table").into_iter().collect();
+    let mut granted = BTreeSet::new();
+    for (id, function) in stack.functions() {
+        for statement in statements(function) {
+            let dynamodb: Vec<&str> = actions(statement)
+                .into_iter()
+                .filter(|a| a.starts_with("dynamodb:"))
+                .collect();
+            if dynamodb.is_empty() {
+                continue;
+            }
+            granted.extend(dynamodb.iter().map(|a| (*a).to_owned()));
+            for resource in statement_resources(statement) {
+                let on_table = get_att(resource).is_some_and(|(t, a)| a == "Arn" && tables.contains_key(t.as_str()));
+                let on_index = sub(resource)
+                    .and_then(|s| s.strip_prefix("${"))
+                    .and_then(|s| s.split_once(".Arn}/index/"))
+                    .is_some_and(|(table, index)| {
+                        tables.get(table).is_some_and(|t| {
+                            at(t, &["Properties", "GlobalSecondaryIndexes"])
+                                .map(one_or_many)
+                                .unwrap_or_default()
+                                .iter()
+                                .any(|g| get(g, "IndexName").and_then(text) == Some(index))
+                        })
+                    });
+                assert!(
+                    on_table || on_index,
+                    "{id}: {dynamodb:?} on {resource:?}, not a table or index of this stack"
+                );
+            }
+        }
+    }
+    let extra: Vec<_> = granted.difference(&called).collect();
+    assert!(
+        extra.is_empty(),
+        "granted but never called by shared/src/dynamo: {extra:?}"
+    );
+    let ungranted: Vec<_> = called.difference(&granted).collect();
+    assert!(
+        ungranted.is_empty(),
+        "called by the store but granted to no function: {ungranted:?}"
+    );
+}
+
+/// `execute-api:ManageConnections` is granted only on this API's stage, for the `@connections`
+/// methods the sender calls (POST; GET and DELETE only if it ever uses them).
+#[test]
+fn connections_may_only_be_managed_on_this_stage_with_the_methods_the_sender_uses() {
+    let stack = Stack::load();
+    let sender = read(&workspace().join("shared/src/connections_api.rs"));
+    let mut methods = BTreeSet::from(["POST"]);
+    if sender.contains(".get_connection()") {
+        methods.insert("GET");
+    }
+    if sender.contains(".delete_connection()") {
+        methods.insert("DELETE");
+    }
+    let (api_id, _) = stack.of_type("AWS::ApiGatewayV2::Api")[0];
+    let mut granted = BTreeSet::new();
+    for statement in statements(&stack.template) {
+        if !actions(statement).contains(&"execute-api:ManageConnections") {
+            continue;
+        }
+        for resource in statement_resources(statement) {
+            let arn = sub(resource).unwrap_or_else(|| panic!("ManageConnections on {resource:?}"));
+            let prefix = format!(":${{{api_id}}}/${{StageName}}/");
+            let (_, rest) = arn
+                .split_once(&prefix)
+                .unwrap_or_else(|| panic!("{arn} is not this API's stage"));
+            let (method, path) = rest.split_once('/').expect("method/path");
+            assert_eq!(path, "@connections/*", "{arn}");
+            granted.insert(method.to_owned());
+        }
+    }
+    let granted: BTreeSet<&str> = granted.iter().map(String::as_str).collect();
+    assert_eq!(granted, methods);
+}
+
+// ---------------------------------------------------------------- tables
+
+fn table_for<'a>(stack: &'a Stack, spec: &TableSpec) -> (&'a str, &'a Value) {
+    let variable = format!("{}_TABLE", spec.role.to_uppercase());
+    let ids: BTreeSet<&str> = stack
+        .functions()
+        .into_iter()
+        .filter_map(|(_, f)| stack.environment(f).get(variable.as_str()).and_then(|v| reference(v)))
+        .collect();
+    let [id] = ids.into_iter().collect::<Vec<_>>()[..] else {
+        panic!("{variable} should name one table resource")
+    };
+    (id, stack.resource(id))
+}
+
+fn key_schema(schema: Option<&Value>) -> (Option<&str>, Option<&str>) {
+    let elements = schema.map(one_or_many).unwrap_or_default();
+    let key = |kind: &str| {
+        elements
+            .iter()
+            .find(|e| get(e, "KeyType").and_then(text) == Some(kind))
+            .and_then(|e| get(e, "AttributeName").and_then(text))
+    };
+    assert!(elements.len() <= 2, "{elements:?}");
+    (key("HASH"), key("RANGE"))
+}
+
+/// Each table's keys, attribute definitions, GSI, TTL attribute and stream equal
+/// `statecast::dynamo::TABLE_SPECS`, billed on demand with point-in-time recovery.
+#[test]
+fn tables_match_table_specs() {
+    let stack = Stack::load();
+    let mut declared = BTreeSet::new();
+    for spec in TABLE_SPECS {
+        let (id, table) = table_for(&stack, &spec);
+        declared.insert(id);
+        let property = |key: &str| at(table, &["Properties", key]);
+        assert_eq!(
+            key_schema(property("KeySchema")),
+            (Some(spec.partition_key), spec.sort_key),
+            "{id} keys"
+        );
+        let indexes = property("GlobalSecondaryIndexes").map(one_or_many).unwrap_or_default();
+        let mut attributes = BTreeSet::from([spec.partition_key]);
+        attributes.extend(spec.sort_key);
+        match spec.index {
+            Some((name, pk, sk)) => {
+                let [index] = indexes.as_slice() else {
+                    panic!("{id} should have one GSI")
+                };
+                assert_eq!(get(index, "IndexName").and_then(text), Some(name), "{id} GSI name");
+                assert_eq!(
+                    key_schema(get(index, "KeySchema")),
+                    (Some(pk), Some(sk)),
+                    "{id} GSI keys"
+                );
+                let projection = at(index, &["Projection", "ProjectionType"]).and_then(text);
+                assert_eq!(projection, Some("KEYS_ONLY"), "{id} GSI projection");
+                attributes.extend([pk, sk]);
+            }
+            None => assert!(indexes.is_empty(), "{id} has no GSI in TABLE_SPECS"),
+        }
+        let definitions: BTreeMap<&str, &str> = property("AttributeDefinitions")
+            .map(one_or_many)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| {
+                let name = get(d, "AttributeName").and_then(text).expect("AttributeName");
+                (name, get(d, "AttributeType").and_then(text).expect("AttributeType"))
+            })
+            .collect();
+        assert_eq!(
+            definitions,
+            attributes.iter().map(|a| (*a, "S")).collect(),
+            "{id} attributes"
+        );
+        let ttl = property("TimeToLiveSpecification")
+            .filter(|t| get(t, "Enabled").and_then(boolean) == Some(true))
+            .and_then(|t| get(t, "AttributeName").and_then(text));
+        assert_eq!(ttl, spec.ttl_attribute, "{id} TTL");
+        let stream = property("StreamSpecification")
+            .and_then(|s| get(s, "StreamViewType"))
+            .and_then(text);
+        assert_eq!(stream, spec.stream.then_some("NEW_AND_OLD_IMAGES"), "{id} stream");
+        assert_eq!(
+            property("BillingMode").and_then(text),
+            Some("PAY_PER_REQUEST"),
+            "{id} billing"
+        );
+        let pitr = property("PointInTimeRecoverySpecification").and_then(|p| get(p, "PointInTimeRecoveryEnabled"));
+        assert_eq!(pitr.and_then(boolean), Some(true), "{id} PITR");
+    }
+    let all: BTreeSet<&str> = stack
+        .of_type("AWS::DynamoDB::Table")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(all, declared, "every table in template.yaml is one of TABLE_SPECS");
+}
+
+// ---------------------------------------------------------------- the stream mapping
+
+/// The function and event of the one DynamoDB stream mapping.
+fn stream_event(stack: &Stack) -> (&str, &Value, &Value) {
+    let found: Vec<_> = stack
+        .functions()
+        .into_iter()
+        .flat_map(|(id, f)| {
+            entries(at(f, &["Properties", "Events"]).unwrap_or(&Value::Null))
+                .into_iter()
+                .filter(|(_, e)| get(e, "Type").and_then(text) == Some("DynamoDB"))
+                .map(move |(_, e)| (id, f, e))
+        })
+        .collect();
+    let [one] = found.as_slice() else {
+        panic!("expected one DynamoDB stream event, found {}", found.len())
+    };
+    *one
+}
+
+/// The fan-out's stream event and timeout are what local mode's emulator runs with
+/// (`EsmConfig::default()`), reading the actors table's stream.
+#[test]
+fn fanout_stream_mapping_matches_the_local_emulator_defaults() {
+    let stack = Stack::load();
+    let esm = EsmConfig::default();
+    let (id, function, event) = stream_event(&stack);
+    assert_eq!(Some(id), Some(stack.function_by_binary("statecast-fanout").0));
+    let setting =
+        |key: &str| at(event, &["Properties", key]).unwrap_or_else(|| panic!("{id} stream event has no {key}"));
+    let seconds = |d: Duration| if d == Duration::MAX { -1 } else { d.as_secs() as i64 };
+    assert_eq!(integer(setting("BatchSize")), Some(esm.batch_size as i64), "BatchSize");
+    assert_eq!(
+        integer(setting("MaximumBatchingWindowInSeconds")),
+        Some(esm.batching_window.as_secs() as i64),
+        "MaximumBatchingWindowInSeconds"
+    );
+    assert_eq!(
+        integer(setting("MaximumRetryAttempts")),
+        Some(i64::from(esm.max_retry_attempts)),
+        "MaximumRetryAttempts"
+    );
+    assert_eq!(
+        integer(setting("MaximumRecordAgeInSeconds")),
+        Some(seconds(esm.max_record_age)),
+        "MaximumRecordAgeInSeconds"
+    );
+    assert_eq!(
+        boolean(setting("BisectBatchOnFunctionError")),
+        Some(esm.bisect_on_error)
+    );
+    let position = match esm.starting_position {
+        StartingPosition::TrimHorizon => "TRIM_HORIZON",
+        StartingPosition::Latest => "LATEST",
+    };
+    assert_eq!(text(setting("StartingPosition")), Some(position), "StartingPosition");
+    let reports = one_or_many(setting("FunctionResponseTypes"))
+        .into_iter()
+        .any(|t| text(t) == Some("ReportBatchItemFailures"));
+    assert_eq!(reports, esm.report_batch_item_failures, "FunctionResponseTypes");
+    let timeout = stack.function_property(function, "Timeout").and_then(integer);
+    assert_eq!(timeout, Some(esm.function_timeout.as_secs() as i64), "{id} Timeout");
+    let actors = TABLE_SPECS.iter().find(|s| s.stream).expect("a streamed table");
+    let (actors_id, _) = table_for(&stack, actors);
+    assert_eq!(
+        get_att(setting("Stream")),
+        Some((actors_id.to_owned(), "StreamArn".to_owned())),
+        "the mapping reads {actors_id}'s stream"
+    );
+}
+
+/// Every `FunctionResponseTypes` names only `ReportBatchItemFailures`, the one value Lambda accepts.
+#[test]
+fn function_response_types_are_valid() {
+    let stack = Stack::load();
+    let mut seen = 0;
+    for (id, function) in stack.functions() {
+        for (name, event) in entries(at(function, &["Properties", "Events"]).unwrap_or(&Value::Null)) {
+            let Some(types) = at(event, &["Properties", "FunctionResponseTypes"]) else {
+                continue;
+            };
+            for value in one_or_many(types) {
+                seen += 1;
+                assert_eq!(text(value), Some("ReportBatchItemFailures"), "{id}.{name}");
+            }
+        }
+    }
+    assert!(seen > 0, "the stream event reports partial batch failures");
+}
+
+/// Batches the fan-out gives up on are described on an SQS queue of this stack (SAM grants the
+/// send because the destination says `Type: SQS`), and its URL is an output.
+#[test]
+fn discarded_stream_batches_go_to_an_sqs_queue_of_this_stack() {
+    let stack = Stack::load();
+    let (id, _, event) = stream_event(&stack);
+    let on_failure = at(event, &["Properties", "DestinationConfig", "OnFailure"])
+        .unwrap_or_else(|| panic!("{id}'s stream event has no on-failure destination"));
+    assert_eq!(get(on_failure, "Type").and_then(text), Some("SQS"));
+    let (queue, attribute) = get(on_failure, "Destination")
+        .and_then(get_att)
+        .expect("Destination: !GetAtt Queue.Arn");
+    assert_eq!(attribute, "Arn");
+    assert_eq!(
+        get(stack.resource(&queue), "Type").and_then(text),
+        Some("AWS::SQS::Queue")
+    );
+    let outputs = entries(get(&stack.template, "Outputs").expect("Outputs"));
+    assert!(
+        outputs
+            .iter()
+            .any(|(_, o)| get(o, "Value").and_then(reference) == Some(queue.as_str())),
+        "an output gives {queue}'s URL"
+    );
+}
+
+/// The outputs give the `wss://` URL and the `https://` `@connections` endpoint of the stage, and
+/// the fan-out posts to that same endpoint.
+#[test]
+fn outputs_give_the_websocket_url_and_the_endpoint_the_fanout_posts_to() {
+    let stack = Stack::load();
+    let output = |name: &str| {
+        at(&stack.template, &["Outputs", name, "Value"])
+            .and_then(sub)
+            .unwrap_or_else(|| panic!("output {name} is not a !Sub"))
+    };
+    let url = output("WebSocketUrl");
+    let endpoint = output("ConnectionsEndpoint");
+    assert!(url.starts_with("wss://") && url.ends_with("/${StageName}"), "{url}");
+    assert!(
+        endpoint.starts_with("https://") && endpoint.ends_with("/${StageName}"),
+        "{endpoint}"
+    );
+    assert_eq!(
+        url.trim_start_matches("wss://"),
+        endpoint.trim_start_matches("https://")
+    );
+    let (_, fanout) = stack.function_by_binary("statecast-fanout");
+    let posts_to = stack
+        .environment(fanout)
+        .get("CONNECTIONS_ENDPOINT")
+        .and_then(|v| sub(v));
+    assert_eq!(posts_to, Some(endpoint));
+}
