@@ -5,12 +5,24 @@ use aws_lambda_events::dynamodb::Event;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 
-/// The raw JSON of `tests/fixtures/{name}.json`.
+/// The raw JSON of `tests/fixtures/{name}.json`. A WebSocket event's `connectedAt` and
+/// `requestTimeEpoch` are moved to this test process' start, so the connection's TTL lies in
+/// the future (DynamoDB Local deletes expired items on its own).
 pub fn raw(name: &str) -> Value {
     let path = format!("{}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path} is not JSON: {e}"))
+    let mut event: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path} is not JSON: {e}"));
+    if let Some(context) = event.get_mut("requestContext").and_then(Value::as_object_mut) {
+        if context.contains_key("connectedAt") {
+            let now = *PROCESS_START.get_or_init(statecast::records::now_millis);
+            context.insert("connectedAt".into(), Value::from(now));
+            context.insert("requestTimeEpoch".into(), Value::from(now + 120));
+        }
+    }
+    event
 }
+
+static PROCESS_START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
 
 /// A WebSocket event fixture (`ws-connect`, `ws-message`, `ws-disconnect`) for
 /// `connection_id`, with `body` when given and the authorizer context replaced by `authorizer`

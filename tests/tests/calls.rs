@@ -16,7 +16,7 @@ async fn connect(h: &Harness, id: &str, tenant: &str) -> ConnectionId {
         connection_id: connection_id.clone(),
         tenant: Some(tenant.to_owned()),
         principal: None,
-        connected_at: 1_795_435_200_000,
+        connected_at: statecast::records::now_millis(),
     };
     h.connect_service().connect(request).await.expect("connect");
     connection_id

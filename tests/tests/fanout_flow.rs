@@ -20,7 +20,7 @@ async fn connect(h: &Harness, id: &str) -> ConnectionId {
         connection_id: connection_id.clone(),
         tenant: None,
         principal: None,
-        connected_at: 1_795_435_200_000,
+        connected_at: statecast::records::now_millis(),
     };
     h.connect_service().connect(request).await.expect("connect");
     connection_id
