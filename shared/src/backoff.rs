@@ -18,7 +18,7 @@ pub async fn sleep(attempt: u32, base: Duration, cap: Duration) {
 }
 
 /// A cheap random number for jitter (not for anything that needs to be unpredictable).
-fn random_u64() -> u64 {
+pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(

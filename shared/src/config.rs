@@ -47,7 +47,8 @@ where
 }
 
 impl Config {
-    /// Reads `CONNECTIONS_TABLE`, `SUBSCRIPTIONS_TABLE`, `ACTORS_TABLE` (required), and the
+    /// Reads `CONNECTIONS_TABLE`, `SUBSCRIPTIONS_TABLE`, `ACTORS_TABLE`, `WORKFLOWS_TABLE`
+    /// (required), and the
     /// optional `CONNECTIONS_ENDPOINT`, `DEFAULT_TENANT`, `MAX_CALL_ATTEMPTS`,
     /// `MAX_STATE_BYTES`, `SEND_CONCURRENCY`, `CONNECTION_TTL_SECONDS`.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -55,6 +56,7 @@ impl Config {
             connections: var("CONNECTIONS_TABLE")?,
             subscriptions: var("SUBSCRIPTIONS_TABLE")?,
             actors: var("ACTORS_TABLE")?,
+            workflows: var("WORKFLOWS_TABLE")?,
         };
         let mut settings = Settings::default();
         if let Some(t) = optional("DEFAULT_TENANT") {

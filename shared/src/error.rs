@@ -21,6 +21,12 @@ pub enum Error {
     UnknownConnection,
     #[error("no actor type {0:?} is registered")]
     UnknownActorType(String),
+    #[error("no workflow {0:?} is registered")]
+    UnknownWorkflow(String),
+    #[error("workflow instance {0:?} not found")]
+    WorkflowNotFound(String),
+    #[error("workflows are not enabled in this deployment")]
+    WorkflowsDisabled,
     #[error(transparent)]
     Actor(#[from] ActorError),
     #[error("version conflict on {0}: another writer won every attempt")]
@@ -57,7 +63,10 @@ impl Error {
             Error::Protocol(_) | Error::Id(_) => ErrorCode::BadRequest,
             Error::CrossTenant(_) => ErrorCode::Forbidden,
             Error::Unauthorized(_) | Error::UnknownConnection => ErrorCode::Unauthorized,
-            Error::UnknownActorType(_) => ErrorCode::NotFound,
+            Error::UnknownActorType(_)
+            | Error::UnknownWorkflow(_)
+            | Error::WorkflowNotFound(_)
+            | Error::WorkflowsDisabled => ErrorCode::NotFound,
             Error::Actor(e) => e.code,
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::TooLarge(_) => ErrorCode::TooLarge,

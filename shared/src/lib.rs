@@ -15,12 +15,13 @@
 //! - [`records`]: what is stored (connections, subscriptions, actors) and actor changes.
 //! - [`ports`]: the store and sender traits services depend on.
 //! - [`service`]: connect, disconnect, handle a message, fan out a stream batch.
+//! - [`workflow`]: DAG workflows run step by step from the workflows table's stream.
 //! - [`error`]: the error type callers branch on; [`backoff`]: jittered retry delays.
 //!
 //! Adapters:
 //! - [`dynamo`]: the DynamoDB store and table definitions.
 //! - [`connections_api`]: `@connections` sender.
-//! - [`lambda_events`]: Lambda event JSON in and out.
+//! - [`lambda_events`]: Lambda event JSON in and out; [`workflow_events`]: workflows-stream records.
 //! - [`config`]: environment configuration.
 
 pub mod actor;
@@ -39,5 +40,7 @@ mod sdk_error;
 pub mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod workflow;
+pub mod workflow_events;
 
 pub use error::{Error, Result};

@@ -65,10 +65,45 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// Start a registered workflow; answered with `result` whose value names the instance
+    /// and its progress actor. A client-chosen `workflowId` makes the start idempotent.
+    #[serde(rename = "workflow.start", rename_all = "camelCase")]
+    WorkflowStart {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        workflow: String,
+        #[serde(default)]
+        input: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workflow_id: Option<String>,
+    },
+    /// Cancel a running instance (its completed steps are compensated); answered with `result`.
+    #[serde(rename = "workflow.cancel", rename_all = "camelCase")]
+    WorkflowCancel {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        workflow_id: String,
+    },
+    /// Read an instance's progress once; answered with `result` (value = progress state,
+    /// version = the progress actor's version).
+    #[serde(rename = "workflow.status", rename_all = "camelCase")]
+    WorkflowStatus {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        workflow_id: String,
+    },
 }
 
 /// The actions a client may send, for error messages and route tables.
-pub const ACTIONS: [&str; 4] = ["subscribe", "unsubscribe", "call", "ping"];
+pub const ACTIONS: [&str; 7] = [
+    "subscribe",
+    "unsubscribe",
+    "call",
+    "ping",
+    "workflow.start",
+    "workflow.cancel",
+    "workflow.status",
+];
 
 impl ClientMessage {
     pub fn id(&self) -> Option<&RequestId> {
@@ -76,7 +111,10 @@ impl ClientMessage {
             ClientMessage::Subscribe { id, .. }
             | ClientMessage::Unsubscribe { id, .. }
             | ClientMessage::Call { id, .. }
-            | ClientMessage::Ping { id } => id.as_ref(),
+            | ClientMessage::Ping { id }
+            | ClientMessage::WorkflowStart { id, .. }
+            | ClientMessage::WorkflowCancel { id, .. }
+            | ClientMessage::WorkflowStatus { id, .. } => id.as_ref(),
         }
     }
 }
@@ -197,7 +235,10 @@ pub enum ProtocolError {
     MissingAction,
     #[error("`action` must be a string")]
     ActionNotString,
-    #[error("unknown action {0:?}; expected one of: subscribe, unsubscribe, call, ping")]
+    #[error(
+        "unknown action {0:?}; expected one of: subscribe, unsubscribe, call, ping, workflow.start, \
+         workflow.cancel, workflow.status"
+    )]
     UnknownAction(String),
     #[error("`id` must be a string of at most 128 bytes or an integer")]
     BadRequestId,
@@ -266,6 +307,19 @@ mod tests {
             parse_client_message(r#"{"action":"ping"}"#),
             Ok(ClientMessage::Ping { id: None })
         );
+        assert_eq!(
+            parse_client_message(r#"{"action":"workflow.start","id":1,"workflow":"order","input":{"a":1}}"#),
+            Ok(ClientMessage::WorkflowStart {
+                id: Some(RequestId::Number(1)),
+                workflow: "order".into(),
+                input: json!({"a": 1}),
+                workflow_id: None,
+            })
+        );
+        assert!(parse_client_message(r#"{"action":"workflow.cancel","workflowId":"w1"}"#).is_ok());
+        assert!(parse_client_message(r#"{"action":"workflow.status","workflowId":"w1"}"#).is_ok());
+        let (_, missing) = parse_err(r#"{"action":"workflow.cancel"}"#);
+        assert!(matches!(missing, ProtocolError::InvalidFields { ref detail, .. } if detail.contains("workflowId")));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod fixtures;
 pub mod replica;
 pub mod stream_reader;
+pub mod workflow_rig;
 pub mod ws_client;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,6 +124,11 @@ impl Harness {
 
     pub fn fanout_service(&self, sender: Arc<RecordingSender>) -> FanoutService {
         self.fanout_service_with(self.store.clone(), sender)
+    }
+
+    /// A reader of the workflows table's stream, positioned at its start.
+    pub async fn workflow_stream(&self) -> StreamReader {
+        StreamReader::open(&self.sdk, &self.dynamo, &self.tables.workflows).await
     }
 
     /// A reader of the actors table's stream, positioned at its start.

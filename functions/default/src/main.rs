@@ -6,6 +6,8 @@ use statecast::actor::ActorRegistry;
 use statecast::config::Config;
 use statecast::dynamo::DynamoStore;
 use statecast::service::MessageService;
+use statecast::workflow::example::example_registry;
+use statecast::workflow::{WorkflowService, WorkflowSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,6 +16,13 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables));
     let registry = Arc::new(ActorRegistry::with_examples());
-    let service = MessageService::new(store.clone(), store.clone(), store, registry, config.settings);
+    // The workflows this deployment can start (the same registry as the workflow function).
+    let workflows = Arc::new(WorkflowService::new(
+        store.clone(),
+        Arc::new(example_registry()),
+        WorkflowSettings::default(),
+    ));
+    let service =
+        MessageService::new(store.clone(), store.clone(), store, registry, config.settings).with_workflows(workflows);
     run(service_fn(|event| statecast_default::handler(&service, event))).await
 }

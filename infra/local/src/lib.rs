@@ -9,11 +9,13 @@
 //! - [`gateway`]: WebSocket routes, API Gateway events, quotas, the `@connections` API.
 //! - [`esm`]: the event source mapping emulator (stream → handler batches, retries, bisect, on-failure sink).
 //! - [`stream_records`]: Streams API records → Lambda `DynamoDbEvent` records.
+//! - [`workflows`]: the workflow function on the workflows stream and the timer sweep tick.
 
 pub mod engine;
 pub mod esm;
 pub mod gateway;
 pub mod stack;
 pub mod stream_records;
+pub mod workflows;
 
 pub use stack::{LocalOptions, LocalStack, StartError};

@@ -1,5 +1,6 @@
 //! Wires local mode together: engine → tables → handlers (the Lambda crates' own functions)
-//! → gateway + `@connections` → event source mapping on the actors stream.
+//! → gateway + `@connections` → event source mappings on the actors stream (fan-out) and the
+//! workflows stream (steps), plus the durable-timer sweep.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -14,12 +15,15 @@ use statecast::actor::ActorRegistry;
 use statecast::connections_api::ApiGatewaySender;
 use statecast::dynamo::{create_tables, DynamoStore, TableNames};
 use statecast::ids::TenantId;
+use statecast::workflow::example::example_registry;
+use statecast::workflow::{WorkflowRegistry, WorkflowService, WorkflowSettings};
 use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService, Settings};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::engine::{loopback_sdk_config, Engine, EngineError};
+use crate::workflows::{spawn_timer_sweep, workflow_handler};
 use crate::esm::{stream_arn, EsmConfig, EsmHandle, EventSourceMapping, StreamHandler};
 use crate::gateway::{self, AuthorizerFn, Gateway, Limits, Routes, WsHandler};
 use statecast_authorizer::{AuthConfig, Authorizer};
@@ -45,6 +49,11 @@ pub struct LocalOptions {
     pub limits: Limits,
     pub esm: EsmConfig,
     pub settings: Settings,
+    /// The workflows `workflow.start` may start, with their actions.
+    pub workflows: Arc<WorkflowRegistry>,
+    pub workflow_settings: WorkflowSettings,
+    /// How often due durable timers are fired (a schedule event in AWS).
+    pub timer_sweep_interval: Duration,
 }
 
 impl Default for LocalOptions {
@@ -62,6 +71,9 @@ impl Default for LocalOptions {
             limits: Limits::default(),
             esm: EsmConfig::default(),
             settings: Settings::default(),
+            workflows: Arc::new(example_registry()),
+            workflow_settings: WorkflowSettings::default(),
+            timer_sweep_interval: Duration::from_millis(250),
         }
     }
 }
@@ -92,7 +104,10 @@ pub struct LocalStack {
     pub tables: TableNames,
     pub sdk: SdkConfig,
     pub esm: EsmHandle,
+    /// The event source mapping on the workflows table's stream.
+    pub workflow_esm: EsmHandle,
     gateway: Arc<Gateway>,
+    timers: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     sweeper: Option<JoinHandle<()>>,
@@ -129,7 +144,12 @@ impl LocalStack {
         let registry = Arc::new(ActorRegistry::with_examples());
         let (shutdown, shutdown_rx) = watch::channel(false);
 
-        let mut routes = routes(&store, &registry, &settings);
+        let workflows = Arc::new(WorkflowService::new(
+            store.clone(),
+            options.workflows.clone(),
+            options.workflow_settings.clone(),
+        ));
+        let mut routes = routes(&store, &registry, &settings, &workflows);
         routes.authorizer = options.auth.clone().map(authorizer).transpose()?;
         let gateway = Arc::new(Gateway::new(
             routes,
@@ -157,6 +177,16 @@ impl LocalStack {
             .map_err(|e| StartError::Stream(e.to_string()))?;
         let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
         let esm = EventSourceMapping::start(streams, arn, options.esm.clone(), fanout);
+        let workflow_arn = stream_arn(&dynamo, &tables.workflows)
+            .await
+            .map_err(|e| StartError::Stream(e.to_string()))?;
+        let workflow_esm = EventSourceMapping::start(
+            aws_sdk_dynamodbstreams::Client::new(&sdk),
+            workflow_arn,
+            options.esm.clone(),
+            workflow_handler(workflows.clone()),
+        );
+        let timers = spawn_timer_sweep(workflows, options.timer_sweep_interval, shutdown_rx.clone());
         let sweeper = engine.spawn_ttl_sweeper(options.ttl_sweep_interval, shutdown_rx);
         info!(%ws_url, %connections_url, dynamodb = %engine.endpoint, "local stack ready");
         Ok(LocalStack {
@@ -166,7 +196,9 @@ impl LocalStack {
             tables,
             sdk,
             esm,
+            workflow_esm,
             gateway,
+            timers,
             shutdown,
             server,
             sweeper,
@@ -186,6 +218,8 @@ impl LocalStack {
         self.gateway.drained(Duration::from_secs(10)).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
         self.esm.shutdown().await;
+        self.workflow_esm.shutdown().await;
+        let _ = self.timers.await;
         if let Some(sweeper) = self.sweeper {
             let _ = sweeper.await;
         }
@@ -200,7 +234,12 @@ fn context(request_id: Option<String>) -> Context {
     context
 }
 
-fn routes(store: &Arc<DynamoStore>, registry: &Arc<ActorRegistry>, settings: &Settings) -> Routes {
+fn routes(
+    store: &Arc<DynamoStore>,
+    registry: &Arc<ActorRegistry>,
+    settings: &Settings,
+    workflows: &Arc<WorkflowService>,
+) -> Routes {
     let connect = Arc::new(ConnectService::new(store.clone(), settings.clone()));
     let disconnect = Arc::new(DisconnectService::new(store.clone(), store.clone()));
     let message = Arc::new(MessageService::new(
@@ -209,7 +248,8 @@ fn routes(store: &Arc<DynamoStore>, registry: &Arc<ActorRegistry>, settings: &Se
         store.clone(),
         registry.clone(),
         settings.clone(),
-    ));
+    )
+    .with_workflows(workflows.clone()));
     let connect: WsHandler = Arc::new(move |event| {
         let service = connect.clone();
         Box::pin(async move {

@@ -120,9 +120,13 @@ impl ActorRegistry {
         Self::default()
     }
 
-    /// The example actors shipped with the platform: `counter` and `todo`.
+    /// The example actors shipped with the platform, `counter` and `todo`, plus the
+    /// read-only `workflow` progress actors.
     pub fn with_examples() -> Self {
-        Self::new().with(Counter).with(TodoList)
+        Self::new()
+            .with(Counter)
+            .with(TodoList)
+            .with(crate::workflow::WorkflowProgress)
     }
 
     pub fn with(mut self, actor: impl Actor) -> Self {

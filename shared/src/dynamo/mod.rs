@@ -1,4 +1,5 @@
-//! The DynamoDB adapter: connections, subscriptions and actors tables behind the store ports.
+//! The DynamoDB adapter: connections, subscriptions, actors and workflows tables behind the
+//! store ports.
 //!
 //! Every access is a key lookup or a Query; nothing here ever scans.
 
@@ -6,6 +7,7 @@ mod actors;
 mod connections;
 mod subscriptions;
 mod tables;
+mod workflows;
 
 use std::collections::HashMap;
 
@@ -16,9 +18,11 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-pub use tables::{create_tables, TableNames, TableSpec, SUBSCRIPTIONS_BY_CONNECTION, TABLE_SPECS};
+pub use tables::{
+    create_tables, TableNames, TableSpec, SUBSCRIPTIONS_BY_CONNECTION, TABLE_SPECS, WORKFLOWS_BY_DUE,
+};
 
-/// One client, three tables; implements every store port.
+/// One client, four tables; implements every store port.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,

@@ -13,21 +13,26 @@ use crate::sdk_error::dependency;
 /// The GSI on the subscriptions table, keyed by `connectionId`, for `$disconnect` cleanup.
 pub const SUBSCRIPTIONS_BY_CONNECTION: &str = "byConnection";
 
+/// The sparse GSI on the workflows table listing pending durable timers by due time.
+pub const WORKFLOWS_BY_DUE: &str = "byDue";
+
 /// The physical table names, from the environment in Lambda.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
     pub connections: String,
     pub subscriptions: String,
     pub actors: String,
+    pub workflows: String,
 }
 
 impl TableNames {
-    /// `{prefix}connections`, `{prefix}subscriptions`, `{prefix}actors`.
+    /// `{prefix}connections`, `{prefix}subscriptions`, `{prefix}actors`, `{prefix}workflows`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             connections: format!("{prefix}connections"),
             subscriptions: format!("{prefix}subscriptions"),
             actors: format!("{prefix}actors"),
+            workflows: format!("{prefix}workflows"),
         }
     }
 }
@@ -35,7 +40,7 @@ impl TableNames {
 /// The logical shape of one table.
 #[derive(Debug, Clone, Copy)]
 pub struct TableSpec {
-    /// Which of [`TableNames`] this is: `connections`, `subscriptions` or `actors`.
+    /// Which of [`TableNames`] this is: `connections`, `subscriptions`, `actors` or `workflows`.
     pub role: &'static str,
     pub partition_key: &'static str,
     pub sort_key: Option<&'static str>,
@@ -46,7 +51,7 @@ pub struct TableSpec {
     pub stream: bool,
 }
 
-pub const TABLE_SPECS: [TableSpec; 3] = [
+pub const TABLE_SPECS: [TableSpec; 4] = [
     TableSpec {
         role: "connections",
         partition_key: "connectionId",
@@ -71,6 +76,14 @@ pub const TABLE_SPECS: [TableSpec; 3] = [
         ttl_attribute: None,
         stream: true,
     },
+    TableSpec {
+        role: "workflows",
+        partition_key: "workflowId",
+        sort_key: Some("sk"),
+        index: Some((WORKFLOWS_BY_DUE, "timerShard", "dueAt")),
+        ttl_attribute: None,
+        stream: true,
+    },
 ];
 
 impl TableSpec {
@@ -78,6 +91,7 @@ impl TableSpec {
         match self.role {
             "connections" => &names.connections,
             "subscriptions" => &names.subscriptions,
+            "workflows" => &names.workflows,
             _ => &names.actors,
         }
     }

@@ -2,15 +2,17 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
 use tracing::{info, warn};
 
 use crate::actor::ActorRegistry;
 use crate::error::{Error, Result};
-use crate::ids::{ActorAddress, ActorKey, ConnectionId, TenantId};
+use crate::ids::{ActorAddress, ActorKey, ConnectionId, TenantId, Version};
 use crate::ports::{ActorStore, ConnectionStore, SubscriptionStore};
 use crate::protocol::{parse_client_message, ClientMessage, RequestId, ServerMessage};
 use crate::records::{now_millis, ConnectionRecord, SubscriptionRecord};
 use crate::service::Settings;
+use crate::workflow::WorkflowService;
 
 pub struct MessageService {
     pub(super) connections: Arc<dyn ConnectionStore>,
@@ -18,6 +20,7 @@ pub struct MessageService {
     pub(super) actors: Arc<dyn ActorStore>,
     pub(super) registry: Arc<ActorRegistry>,
     pub(super) settings: Settings,
+    pub(super) workflows: Option<Arc<WorkflowService>>,
 }
 
 impl MessageService {
@@ -34,7 +37,14 @@ impl MessageService {
             actors,
             registry,
             settings,
+            workflows: None,
         }
+    }
+
+    /// Serves `workflow.*` messages (and workflow starts from actor methods) with `workflows`.
+    pub fn with_workflows(mut self, workflows: Arc<WorkflowService>) -> Self {
+        self.workflows = Some(workflows);
+        self
     }
 
     /// Handles one frame from `connection`. Never fails: every problem becomes an `error`
@@ -89,7 +99,54 @@ impl MessageService {
                 Ok(ServerMessage::Result { id, value, version })
             }
             ClientMessage::Ping { id } => Ok(ServerMessage::Pong { id }),
+            ClientMessage::WorkflowStart {
+                id,
+                workflow,
+                input,
+                workflow_id,
+            } => {
+                let started = self
+                    .workflows()?
+                    .start(&owner.tenant, &workflow, &input, workflow_id)
+                    .await?;
+                Ok(ServerMessage::Result {
+                    id,
+                    value: json!({
+                        "workflowId": started.workflow_id,
+                        "actor": started.progress.address(),
+                        "created": started.created,
+                    }),
+                    version: Version(1),
+                })
+            }
+            ClientMessage::WorkflowCancel { id, workflow_id } => {
+                let status = self.workflows()?.cancel(&owner.tenant, &workflow_id).await?;
+                Ok(ServerMessage::Result {
+                    id,
+                    value: json!({"workflowId": workflow_id, "status": status.as_str()}),
+                    version: Version::NONE,
+                })
+            }
+            ClientMessage::WorkflowStatus { id, workflow_id } => {
+                let instance = self.workflows()?.instance_of(&owner.tenant, &workflow_id).await?;
+                let record = self
+                    .actors
+                    .load(&instance.progress)
+                    .await?
+                    .ok_or_else(|| Error::WorkflowNotFound(workflow_id.clone()))?;
+                Ok(ServerMessage::Result {
+                    id,
+                    value: record.state,
+                    version: record.version,
+                })
+            }
         }
+    }
+
+    fn workflows(&self) -> Result<&WorkflowService> {
+        self.workflows
+            .as_deref()
+            .ok_or(Error::WorkflowsDisabled)
     }
 
     /// Stores the subscription, then reads the actor: a change written after the read is

@@ -1,0 +1,478 @@
+//! Running one step or compensation: read the instance and the step, run the action under
+//! its timeout, then record the result and release the steps that became ready, all in one
+//! commit; or schedule the next attempt; or start the saga of compensations.
+//!
+//! Exactly-once bookkeeping: a step runs only while its stored item is runnable at the
+//! attempt the stream record shows, and its result is recorded only if it still is
+//! (`FinishStep`'s condition). A duplicate record finds the step finished and does nothing;
+//! a crash after the action but before the commit leaves the step runnable, so the retried
+//! record runs the action again with the same idempotency key.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use tracing::{debug, info, warn};
+
+use super::action::{ActionContext, ActionError};
+use super::definition::{Outcome, StepDefinition, WorkflowDefinition};
+use super::model::{
+    Commit, InstanceRecord, InstanceStatus, InstanceUpdate, StepKind, StepRecord, StepState, WorkflowWrite,
+};
+use super::progress::{path, StepView};
+use super::reference::resolve;
+use super::service::{corrupt, WorkflowService};
+use crate::error::Result;
+use crate::records::now_millis;
+
+/// What an attempt ended with.
+enum Ended {
+    Succeeded(Value),
+    Failed(String),
+    Skipped,
+}
+
+impl WorkflowService {
+    pub(super) async fn run(&self, seen: &StepRecord) -> Result<()> {
+        let (instance, step) = self.store.instance_and_step(&seen.workflow_id, &seen.sk).await?;
+        let (Some(instance), Some(step)) = (instance, step) else {
+            warn!(workflow_id = %seen.workflow_id, sk = %seen.sk, "step or instance is missing");
+            return Ok(());
+        };
+        if !step.is_runnable() || step.attempt != seen.attempt {
+            debug!(workflow_id = %step.workflow_id, sk = %step.sk, "already handled");
+            return Ok(());
+        }
+        let definition: WorkflowDefinition =
+            serde_json::from_str(&instance.definition).map_err(|e| corrupt("workflow definition", e.to_string()))?;
+        let Some(def) = definition.get(&step.name) else {
+            return Err(corrupt("workflow step", format!("{} is not in the definition", step.name)));
+        };
+        let expected = match step.kind {
+            StepKind::Step => InstanceStatus::Running,
+            StepKind::Compensation => InstanceStatus::Compensating,
+        };
+        if instance.status != expected {
+            return self.cancel_step(&instance, &step).await;
+        }
+        if step.kind == StepKind::Step && step.unmet > 0 {
+            return self.finish_step(&instance, &definition, &step, None, Ended::Skipped).await;
+        }
+        let input = step_input(&instance, def)?;
+        let (action, input) = match step.kind {
+            StepKind::Step => (def.action.as_str(), input),
+            StepKind::Compensation => {
+                let output = output_of(&instance, &step.name)?;
+                let Some(compensation) = def.compensation.as_deref() else {
+                    return Err(corrupt("compensation", format!("{} has no compensation", step.name)));
+                };
+                (compensation, json!({"input": input, "output": output}))
+            }
+        };
+        let started_at = now_millis();
+        self.show(&instance, &step, StepView {
+            status: "running",
+            attempts: step.attempt,
+            started_at: Some(started_at),
+            ..Default::default()
+        })
+        .await?;
+        let result = self.execute(&instance, &step, def, action, input).await;
+        match result {
+            Ok(output) => {
+                let size = output.to_string().len();
+                if size > self.settings.max_output_bytes {
+                    let error = format!(
+                        "output is {size} bytes; the limit is {}",
+                        self.settings.max_output_bytes
+                    );
+                    let ended = Ended::Failed(error);
+                    return self.finish(&instance, &definition, &step, Some(started_at), ended).await;
+                }
+                let ended = Ended::Succeeded(output);
+                match self.finish(&instance, &definition, &step, Some(started_at), ended).await {
+                    // A result DynamoDB refuses for good must not leave the step runnable forever.
+                    Err(e) if !e.is_retryable() => {
+                        warn!(error = %crate::error::chain(&e), "the result could not be recorded");
+                        let ended = Ended::Failed(format!("the result could not be recorded: {e}"));
+                        self.finish(&instance, &definition, &step, Some(started_at), ended).await
+                    }
+                    other => other,
+                }
+            }
+            Err(e) if e.retryable && step.attempt < def.retry.max_attempts => {
+                self.retry(&instance, &step, def, started_at, &e.message).await
+            }
+            Err(e) => {
+                let ended = Ended::Failed(e.message);
+                self.finish(&instance, &definition, &step, Some(started_at), ended).await
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        instance: &InstanceRecord,
+        step: &StepRecord,
+        def: &StepDefinition,
+        action: &str,
+        input: Value,
+    ) -> Result<Value, ActionError> {
+        let Some(handler) = self.registry.actions().get(action) else {
+            return Err(ActionError::terminal(format!(
+                "action {action:?} is not registered in this deployment"
+            )));
+        };
+        let suffix = match step.kind {
+            StepKind::Step => String::new(),
+            StepKind::Compensation => "/compensate".to_owned(),
+        };
+        let context = ActionContext {
+            tenant: instance.tenant.clone(),
+            workflow_id: instance.workflow_id.clone(),
+            step: step.name.clone(),
+            attempt: step.attempt,
+            idempotency_key: format!("{}/{}{suffix}/{}", instance.workflow_id, step.name, step.attempt),
+            input,
+        };
+        let timeout = def.timeout_duration();
+        match tokio::time::timeout(timeout, handler.run(context)).await {
+            Ok(result) => result,
+            Err(_) => Err(ActionError::retryable(format!("timed out after {} ms", def.timeout_ms))),
+        }
+    }
+
+    async fn finish(
+        &self,
+        instance: &InstanceRecord,
+        definition: &WorkflowDefinition,
+        step: &StepRecord,
+        started_at: Option<i64>,
+        ended: Ended,
+    ) -> Result<()> {
+        match step.kind {
+            StepKind::Step => self.finish_step(instance, definition, step, started_at, ended).await,
+            StepKind::Compensation => self.finish_compensation(instance, step, started_at, ended).await,
+        }
+    }
+
+    /// Records a step's outcome, resolves it for every step that runs after it, and counts it
+    /// done on the instance; an unhandled failure also turns the instance to compensating.
+    async fn finish_step(
+        &self,
+        instance: &InstanceRecord,
+        definition: &WorkflowDefinition,
+        step: &StepRecord,
+        started_at: Option<i64>,
+        ended: Ended,
+    ) -> Result<()> {
+        let (state, outcome) = match &ended {
+            Ended::Succeeded(_) => (StepState::Succeeded, Outcome::Succeeded),
+            Ended::Failed(_) => (StepState::Failed, Outcome::Failed),
+            Ended::Skipped => (StepState::Skipped, Outcome::Skipped),
+        };
+        let def = definition.get(&step.name);
+        let mut writes = vec![WorkflowWrite::FinishStep {
+            workflow_id: step.workflow_id.clone(),
+            sk: step.sk.clone(),
+            attempt: step.attempt,
+            status: state,
+        }];
+        for dependent in definition.dependents(&step.name) {
+            let runs = dependent.run_after.get(&step.name).is_some_and(|o| o.contains(&outcome));
+            writes.push(WorkflowWrite::ResolveDependency {
+                workflow_id: step.workflow_id.clone(),
+                sk: StepRecord::sk_for(StepKind::Step, &dependent.name),
+                dependency: step.name.clone(),
+                unmet: !runs,
+            });
+        }
+        let mut update = InstanceUpdate {
+            workflow_id: step.workflow_id.clone(),
+            pending_delta: -1,
+            ..Default::default()
+        };
+        let (output, error) = match &ended {
+            Ended::Succeeded(output) => {
+                update.output = Some((step.name.clone(), output.clone()));
+                if def.is_some_and(|d| d.compensation.is_some()) {
+                    update.completed = Some(step.name.clone());
+                }
+                (Some(output), None)
+            }
+            Ended::Failed(error) => (None, Some(error.as_str())),
+            Ended::Skipped => (None, None),
+        };
+        let unhandled = matches!(ended, Ended::Failed(_)) && !definition.handles_failure_of(&step.name);
+        if let (true, Some(error)) = (unhandled, error) {
+            update.status = Some(InstanceStatus::Compensating);
+            update.cause = Some(format!("step {} failed: {error}", step.name));
+            update.require = Some(InstanceStatus::Running);
+        }
+        let view = StepView {
+            status: state.as_str(),
+            attempts: if matches!(ended, Ended::Skipped) { 0 } else { step.attempt },
+            started_at,
+            finished_at: Some(now_millis()),
+            output,
+            error,
+            next_attempt_at: None,
+        };
+        writes.push(WorkflowWrite::UpdateInstance(update.clone()));
+        writes.push(self.progress_write(instance, step, &view));
+        info!(workflow_id = %step.workflow_id, step = %step.name, status = state.as_str(), "step finished");
+        if self.commit(writes.clone()).await? == Commit::Refused && unhandled {
+            // The instance stopped running while the action ran: record the failure without
+            // moving the instance again.
+            let last = writes.len() - 2;
+            writes[last] = WorkflowWrite::UpdateInstance(InstanceUpdate {
+                status: None,
+                cause: None,
+                require: None,
+                ..update
+            });
+            self.commit(writes).await?;
+        }
+        Ok(())
+    }
+
+    /// Records a compensation's outcome and releases the next one; after the last (or a
+    /// failed one) the instance ends failed (or cancelled).
+    async fn finish_compensation(
+        &self,
+        instance: &InstanceRecord,
+        step: &StepRecord,
+        started_at: Option<i64>,
+        ended: Ended,
+    ) -> Result<()> {
+        let (state, output, error) = match &ended {
+            Ended::Succeeded(output) => (StepState::Succeeded, Some(output), None),
+            Ended::Failed(error) => (StepState::Failed, None, Some(error.as_str())),
+            Ended::Skipped => (StepState::Skipped, None, None),
+        };
+        let now = now_millis();
+        let mut writes = vec![WorkflowWrite::FinishStep {
+            workflow_id: step.workflow_id.clone(),
+            sk: step.sk.clone(),
+            attempt: step.attempt,
+            status: state,
+        }];
+        let view = StepView {
+            status: state.as_str(),
+            attempts: step.attempt,
+            started_at,
+            finished_at: Some(now),
+            output,
+            error,
+            next_attempt_at: None,
+        };
+        let mut sets = vec![(path(&["steps", &step.name, "compensation"]), view.to_value())];
+        let order = &instance.compensation_order;
+        let next = order
+            .iter()
+            .position(|s| s == &step.name)
+            .and_then(|i| order.get(i + 1));
+        let end = match (state, next) {
+            (StepState::Succeeded, Some(next)) => {
+                writes.push(WorkflowWrite::ResolveDependency {
+                    workflow_id: step.workflow_id.clone(),
+                    sk: StepRecord::sk_for(StepKind::Compensation, next),
+                    dependency: step.name.clone(),
+                    unmet: false,
+                });
+                None
+            }
+            (StepState::Succeeded, None) => Some((final_status(instance), instance.cause.clone())),
+            _ => {
+                let cause = format!(
+                    "{}; compensation of {} failed: {}",
+                    instance.cause.as_deref().unwrap_or("failed"),
+                    step.name,
+                    error.unwrap_or("")
+                );
+                Some((InstanceStatus::Failed, Some(cause)))
+            }
+        };
+        if let Some((status, cause)) = end {
+            writes.push(WorkflowWrite::UpdateInstance(InstanceUpdate {
+                workflow_id: step.workflow_id.clone(),
+                status: Some(status),
+                cause: cause.clone(),
+                finished_at: Some(now),
+                require: Some(InstanceStatus::Compensating),
+                ..Default::default()
+            }));
+            sets.push((path(&["status"]), Value::from(status.as_str())));
+            sets.push((path(&["finishedAt"]), Value::from(now)));
+            if let Some(cause) = cause {
+                sets.push((path(&["cause"]), Value::from(cause)));
+            }
+        }
+        writes.push(WorkflowWrite::Progress {
+            actor: instance.progress.clone(),
+            sets,
+        });
+        self.commit(writes).await?;
+        Ok(())
+    }
+
+    /// Schedules the next attempt: at once after a short delay waited out here, or on a
+    /// durable timer.
+    async fn retry(
+        &self,
+        instance: &InstanceRecord,
+        step: &StepRecord,
+        def: &StepDefinition,
+        started_at: i64,
+        error: &str,
+    ) -> Result<()> {
+        let delay = def.retry.delay_after(step.attempt);
+        let next_at = now_millis() + delay.as_millis() as i64;
+        let view = StepView {
+            status: "retrying",
+            attempts: step.attempt,
+            started_at: Some(started_at),
+            error: Some(error),
+            next_attempt_at: Some(next_at),
+            ..Default::default()
+        };
+        self.show(instance, step, view).await?;
+        let due_at = if delay <= self.settings.inline_delay_limit {
+            tokio::time::sleep(delay).await;
+            None
+        } else {
+            Some(next_at)
+        };
+        debug!(workflow_id = %step.workflow_id, step = %step.name, attempt = step.attempt, ?delay, "retrying");
+        let write = WorkflowWrite::RetryStep {
+            workflow_id: step.workflow_id.clone(),
+            sk: step.sk.clone(),
+            attempt: step.attempt,
+            due_at,
+        };
+        self.commit(vec![write]).await?;
+        Ok(())
+    }
+
+    /// Marks a step that became runnable after its instance stopped: it never runs.
+    async fn cancel_step(&self, instance: &InstanceRecord, step: &StepRecord) -> Result<()> {
+        let view = StepView {
+            status: StepState::Cancelled.as_str(),
+            attempts: step.attempt.saturating_sub(1),
+            ..Default::default()
+        };
+        let writes = vec![
+            WorkflowWrite::FinishStep {
+                workflow_id: step.workflow_id.clone(),
+                sk: step.sk.clone(),
+                attempt: step.attempt,
+                status: StepState::Cancelled,
+            },
+            self.progress_write(instance, step, &view),
+        ];
+        self.commit(writes).await?;
+        Ok(())
+    }
+
+    /// Writes the compensation chain (newest completed step first), or ends the instance at
+    /// once when nothing needs compensating.
+    pub(super) async fn begin_compensation(&self, workflow_id: &str) -> Result<()> {
+        let Some(instance) = self.store.instance(workflow_id).await? else {
+            return Ok(());
+        };
+        if instance.status != InstanceStatus::Compensating || !instance.compensation_order.is_empty() {
+            return Ok(());
+        }
+        let mut order: Vec<String> = Vec::new();
+        for step in instance.completed.iter().rev() {
+            if !order.contains(step) {
+                order.push(step.clone());
+            }
+        }
+        if order.is_empty() {
+            let status = final_status(&instance);
+            return self.finalize(&instance, status, InstanceStatus::Compensating).await;
+        }
+        info!(workflow_id, ?order, "compensating");
+        let mut writes: Vec<WorkflowWrite> = order
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                WorkflowWrite::PutStep(StepRecord::new(
+                    workflow_id,
+                    StepKind::Compensation,
+                    name,
+                    u32::from(i > 0),
+                ))
+            })
+            .collect();
+        let mut sets = vec![(path(&["status"]), Value::from(InstanceStatus::Compensating.as_str()))];
+        if let Some(cause) = &instance.cause {
+            sets.push((path(&["cause"]), Value::from(cause.as_str())));
+        }
+        sets.extend(
+            order
+                .iter()
+                .map(|name| (path(&["steps", name, "compensation"]), json!({"status": "waiting", "attempts": 0}))),
+        );
+        writes.push(WorkflowWrite::UpdateInstance(InstanceUpdate {
+            workflow_id: workflow_id.to_owned(),
+            compensation_order: Some(order),
+            require: Some(InstanceStatus::Compensating),
+            ..Default::default()
+        }));
+        writes.push(WorkflowWrite::Progress {
+            actor: instance.progress.clone(),
+            sets,
+        });
+        self.commit(writes).await?;
+        Ok(())
+    }
+
+    async fn show(&self, instance: &InstanceRecord, step: &StepRecord, view: StepView<'_>) -> Result<()> {
+        self.commit(vec![self.progress_write(instance, step, &view)]).await?;
+        Ok(())
+    }
+
+    fn progress_write(&self, instance: &InstanceRecord, step: &StepRecord, view: &StepView<'_>) -> WorkflowWrite {
+        let at = match step.kind {
+            StepKind::Step => path(&["steps", &step.name]),
+            StepKind::Compensation => path(&["steps", &step.name, "compensation"]),
+        };
+        WorkflowWrite::Progress {
+            actor: instance.progress.clone(),
+            sets: vec![(at, view.to_value())],
+        }
+    }
+}
+
+fn final_status(instance: &InstanceRecord) -> InstanceStatus {
+    if instance.cancel_requested {
+        InstanceStatus::Cancelled
+    } else {
+        InstanceStatus::Failed
+    }
+}
+
+fn parse(json: &str, what: &'static str) -> Result<Value> {
+    serde_json::from_str(json).map_err(|e| corrupt(what, e.to_string()))
+}
+
+/// The step's input template resolved against the workflow input and the outputs so far.
+fn step_input(instance: &InstanceRecord, def: &StepDefinition) -> Result<Value> {
+    let input = parse(&instance.input, "workflow input")?;
+    let outputs = instance
+        .outputs
+        .iter()
+        .map(|(step, json)| Ok((step.clone(), parse(json, "step output")?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    Ok(resolve(&def.input, &input, &outputs))
+}
+
+fn output_of(instance: &InstanceRecord, step: &str) -> Result<Value> {
+    instance
+        .outputs
+        .get(step)
+        .map(|json| parse(json, "step output"))
+        .transpose()
+        .map(|v| v.unwrap_or(Value::Null))
+}
