@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::engine::{loopback_sdk_config, Engine, EngineError};
-use crate::workflows::{spawn_timer_sweep, workflow_handler};
+use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use crate::esm::{stream_arn, EsmConfig, EsmHandle, EventSourceMapping, StreamHandler};
 use crate::gateway::{self, AuthorizerFn, Gateway, Limits, Routes, WsHandler};
 use statecast_authorizer::{AuthConfig, Authorizer};
@@ -183,7 +183,7 @@ impl LocalStack {
         let workflow_esm = EventSourceMapping::start(
             aws_sdk_dynamodbstreams::Client::new(&sdk),
             workflow_arn,
-            options.esm.clone(),
+            workflow_esm_config(&options.esm),
             workflow_handler(workflows.clone()),
         );
         let timers = spawn_timer_sweep(workflows, options.timer_sweep_interval, shutdown_rx.clone());

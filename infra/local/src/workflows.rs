@@ -12,7 +12,20 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::esm::StreamHandler;
+use crate::esm::{EsmConfig, StreamHandler};
+
+/// The workflow function's timeout: Lambda's maximum, so a step may run up to the longest
+/// step timeout a definition allows (14 minutes).
+pub const WORKFLOW_FUNCTION_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// The workflows stream mapping: `base` (the template's stream settings) with the workflow
+/// function's timeout.
+pub fn workflow_esm_config(base: &EsmConfig) -> EsmConfig {
+    EsmConfig {
+        function_timeout: WORKFLOW_FUNCTION_TIMEOUT,
+        ..base.clone()
+    }
+}
 
 /// The workflow function's handler as the mapping invokes it.
 pub fn workflow_handler(service: Arc<WorkflowService>) -> StreamHandler {
