@@ -7,6 +7,7 @@
 
 pub mod fixtures;
 pub mod replica;
+pub mod request_log;
 pub mod stream_reader;
 pub mod workflow_rig;
 pub mod ws_client;

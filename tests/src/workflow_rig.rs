@@ -120,7 +120,21 @@ impl WorkflowRig {
     /// store (to inject failures).
     pub async fn start(
         workflows: impl FnOnce(ActionRegistry) -> WorkflowRegistry,
-        store: impl FnOnce(Arc<statecast::dynamo::DynamoStore>) -> Arc<dyn WorkflowStore>,
+        store: impl FnOnce(&Harness) -> Arc<dyn WorkflowStore>,
+    ) -> WorkflowRig {
+        let config = EsmConfig {
+            poll_interval: Duration::from_millis(5),
+            retry_base_delay: Duration::from_millis(20),
+            ..EsmConfig::default()
+        };
+        Self::start_with(workflows, store, config).await
+    }
+
+    /// [`Self::start`] with the stream mapping running on `config`.
+    pub async fn start_with(
+        workflows: impl FnOnce(ActionRegistry) -> WorkflowRegistry,
+        store: impl FnOnce(&Harness) -> Arc<dyn WorkflowStore>,
+        config: EsmConfig,
     ) -> WorkflowRig {
         let harness = Harness::start().await;
         let log = SharedLog::default();
@@ -129,15 +143,10 @@ impl WorkflowRig {
             inline_delay_limit: Duration::from_millis(50),
             ..WorkflowSettings::default()
         };
-        let service = Arc::new(WorkflowService::new(store(harness.store.clone()), registry, settings));
+        let service = Arc::new(WorkflowService::new(store(&harness), registry, settings));
         let arn = stream_arn(&harness.dynamo, &harness.tables.workflows)
             .await
             .expect("the workflows table has a stream");
-        let config = EsmConfig {
-            poll_interval: Duration::from_millis(5),
-            retry_base_delay: Duration::from_millis(20),
-            ..EsmConfig::default()
-        };
         let streams = aws_sdk_dynamodbstreams::Client::new(&harness.sdk);
         let esm = EventSourceMapping::start(streams, arn, config, workflow_handler(service.clone()));
         let (stop, stopped) = watch::channel(false);
@@ -166,11 +175,14 @@ impl WorkflowRig {
     pub async fn wait_final(&self, workflow_id: &str) -> InstanceRecord {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            // Read through the harness's own store, so a counting store sees only the engine.
             let instance = self
-                .service
-                .instance_of(&self.tenant, workflow_id)
+                .harness
+                .store
+                .instance(workflow_id)
                 .await
-                .expect("the instance is readable");
+                .expect("the instance is readable")
+                .expect("the instance exists");
             if instance.status.is_final() {
                 // Let the mapping finish the batch that ended it (progress, stray records).
                 assert!(self.esm.wait_idle(Duration::from_secs(30)).await, "stream drained");

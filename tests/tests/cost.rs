@@ -5,14 +5,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use aws_lambda_events::encodings::Body;
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use serde_json::{json, Value};
 use statecast::dynamo::DynamoStore;
 use statecast::ids::{ActorKey, ConnectionId};
@@ -20,38 +16,8 @@ use statecast::ports::{ConnectionStore, SubscriptionStore};
 use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService};
 use statecast::testing::RecordingSender;
 use statecast_tests::fixtures::{lambda_event, ws_event};
+use statecast_tests::request_log::RequestLog;
 use statecast_tests::Harness;
-
-/// Logs the operation name of every DynamoDB request just before it goes on the wire (once
-/// per attempt, so a retry would count as the extra request it is).
-#[derive(Debug, Clone, Default)]
-struct RequestLog(Arc<Mutex<Vec<String>>>);
-
-impl RequestLog {
-    /// The operations transmitted since the last call, in order.
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-impl Intercept for RequestLog {
-    fn name(&self) -> &'static str {
-        "RequestLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let operation = cfg
-            .load::<Metadata>()
-            .map_or_else(|| "<no operation metadata>".to_owned(), |m| m.name().to_owned());
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(operation);
-        Ok(())
-    }
-}
 
 /// The services of the four Lambdas on a DynamoDB client that logs its requests.
 struct Counted {
@@ -66,10 +32,7 @@ struct Counted {
 impl Counted {
     fn new(h: &Harness) -> Counted {
         let log = RequestLog::default();
-        let config = aws_sdk_dynamodb::config::Builder::from(&h.sdk)
-            .interceptor(log.clone())
-            .build();
-        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        let client = log.client(&h.sdk);
         let store = Arc::new(DynamoStore::new(client, h.tables.clone()));
         let sender = Arc::new(RecordingSender::new());
         let disconnect = DisconnectService::new(store.clone(), store.clone());

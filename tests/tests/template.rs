@@ -1,7 +1,9 @@
 //! `template.yaml` against the code: the checks cfn-lint cannot make. The template mirrors the
 //! workspace (one function per crate under `functions/`), sets every variable the code reads,
-//! grants only the calls the code makes, declares the tables of `TABLE_SPECS` and maps the actors
-//! stream with the settings local mode emulates (`EsmConfig::default()`).
+//! grants only the calls the code makes, declares the tables of `TABLE_SPECS` and maps the streams
+//! with the settings local mode emulates: the actors stream to the fan-out (`EsmConfig::default()`),
+//! the workflows stream to the workflow function (`workflow_esm_config`), which a schedule also
+//! invokes to fire durable timers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use serde_yaml_ng::Value;
 use statecast::dynamo::{TableSpec, TABLE_SPECS};
 use statecast_local::esm::{EsmConfig, StartingPosition};
+use statecast_local::workflows::{workflow_esm_config, WORKFLOW_FUNCTION_TIMEOUT};
 
 /// Variables `shared/src/config.rs` reads with a default (all but the table names), and the
 /// functions (by binary) whose code uses each. A variable added to `config.rs` fails
@@ -33,21 +36,34 @@ const ROUTES: [(&str, &str); 3] = [
 ];
 
 const AUTHORIZER_BINARY: &str = "statecast-authorizer";
+const FANOUT_BINARY: &str = "statecast-fanout";
+const WORKFLOW_BINARY: &str = "statecast-workflow";
 
-/// DynamoDB data-plane calls (SDK method → IAM action) a store could make.
-const DYNAMODB_CALLS: [(&str, &str); 11] = [
-    ("get_item", "GetItem"),
-    ("put_item", "PutItem"),
-    ("update_item", "UpdateItem"),
-    ("delete_item", "DeleteItem"),
-    ("query", "Query"),
-    ("scan", "Scan"),
-    ("batch_get_item", "BatchGetItem"),
-    ("batch_write_item", "BatchWriteItem"),
-    ("transact_get_items", "TransactGetItems"),
-    ("transact_write_items", "TransactWriteItems"),
-    ("execute_statement", "PartiQLSelect"),
+/// Which function reads each streamed table's stream (by `TableSpec::role`).
+const STREAM_CONSUMERS: [(&str, &str); 2] = [("actors", FANOUT_BINARY), ("workflows", WORKFLOW_BINARY)];
+
+/// DynamoDB data-plane calls a store could make: (what the source says, IAM action). IAM has no
+/// `TransactWriteItems` or `TransactGetItems` action; it authorizes each item of a transaction as
+/// the single-item operation it performs, so a transaction is detected by its item builders.
+const DYNAMODB_CALLS: [(&str, &str); 14] = [
+    (".get_item()", "GetItem"),
+    (".put_item()", "PutItem"),
+    (".update_item()", "UpdateItem"),
+    (".delete_item()", "DeleteItem"),
+    (".query()", "Query"),
+    (".scan()", "Scan"),
+    (".batch_get_item()", "BatchGetItem"),
+    (".batch_write_item()", "BatchWriteItem"),
+    (".execute_statement()", "PartiQLSelect"),
+    ("Put::builder()", "PutItem"),
+    ("Update::builder()", "UpdateItem"),
+    ("Delete::builder()", "DeleteItem"),
+    ("ConditionCheck::builder()", "ConditionCheckItem"),
+    ("Get::builder()", "GetItem"),
 ];
+
+/// The SDK calls that send a transaction; their items come from the builders in `DYNAMODB_CALLS`.
+const TRANSACTION_CALLS: [&str; 2] = [".transact_write_items()", ".transact_get_items()"];
 
 // ---------------------------------------------------------------- the workspace
 
@@ -176,6 +192,18 @@ fn env_reads(source: &str) -> Vec<(String, String)> {
         rest = after;
     }
     found
+}
+
+/// Whether `source` contains `token` as a whole path segment: `Put::builder()` matches
+/// `types::Put::builder()` but not `PutRequest::builder()` or `AttributeValueUpdate::builder()`.
+fn mentions(source: &str, token: &str) -> bool {
+    source.match_indices(token).any(|(at, _)| {
+        token.starts_with('.')
+            || !source[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
 }
 
 fn is_env_name(s: &str) -> bool {
@@ -478,8 +506,8 @@ fn every_function_crate_has_exactly_one_function_resource_built_from_the_workspa
     let stack = Stack::load();
     let crates = function_crates();
     assert!(
-        crates.len() >= 5,
-        "functions/ holds connect, disconnect, default, fanout, authorizer: {crates:?}"
+        crates.len() >= 6,
+        "functions/ holds connect, disconnect, default, fanout, workflow, authorizer: {crates:?}"
     );
     let root = workspace().canonicalize().expect("workspace path");
     for krate in &crates {
@@ -899,10 +927,20 @@ fn dynamodb_grants_are_the_calls_the_store_makes_on_tables_of_this_stack() {
     let store = rust_sources(&workspace().join("shared/src/dynamo"));
     let called: BTreeSet<String> = DYNAMODB_CALLS
         .iter()
-        .filter(|(method, _)| store.contains(&format!(".{method}()")))
+        .filter(|(call, _)| mentions(&store, call))
         .map(|(_, action)| format!("dynamodb:{action}"))
         .collect();
     assert!(called.contains("dynamodb:Query"), "store calls parsed: {called:?}");
+    for transaction in TRANSACTION_CALLS.iter().filter(|call| store.contains(*call)) {
+        let items = DYNAMODB_CALLS
+            .iter()
+            .filter(|(call, _)| call.ends_with("::builder()") && mentions(&store, call))
+            .count();
+        assert!(
+            items > 0,
+            "the store calls {transaction} but no transaction item builder was found"
+        );
+    }
     let tables: BTreeMap<&str, &Value> = stack.of_type("AWS::DynamoDB::Table").into_iter().collect();
     let mut granted = BTreeSet::new();
     for (id, function) in stack.functions() {
@@ -1082,24 +1120,118 @@ fn tables_match_table_specs() {
     assert_eq!(all, declared, "every table in template.yaml is one of TABLE_SPECS");
 }
 
-// ---------------------------------------------------------------- the stream mapping
+/// Tables of application state (no TTL: actors, workflows) outlive the stack and a replacement
+/// (`Retain`); tables of live sockets (with TTL) go with it.
+#[test]
+fn state_tables_are_retained_and_socket_tables_deleted() {
+    let stack = Stack::load();
+    let mut retained = 0;
+    for spec in TABLE_SPECS {
+        let (id, table) = table_for(&stack, &spec);
+        let expected = if spec.ttl_attribute.is_none() {
+            retained += 1;
+            "Retain"
+        } else {
+            "Delete"
+        };
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            assert_eq!(get(table, policy).and_then(text), Some(expected), "{id} {policy}");
+        }
+    }
+    assert!(retained >= 2, "actors and workflows hold state");
+}
 
-/// The function and event of the one DynamoDB stream mapping.
-fn stream_event(stack: &Stack) -> (&str, &Value, &Value) {
-    let found: Vec<_> = stack
+// ---------------------------------------------------------------- the stream mappings
+
+/// The spec of the table with `role`.
+fn spec(role: &str) -> TableSpec {
+    TABLE_SPECS
+        .into_iter()
+        .find(|s| s.role == role)
+        .unwrap_or_else(|| panic!("no {role} table in TABLE_SPECS"))
+}
+
+/// A function's events of `kind` (`DynamoDB`, `Schedule`, ...), by name.
+fn events_of<'a>(function: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    entries(at(function, &["Properties", "Events"]).unwrap_or(&Value::Null))
+        .into_iter()
+        .filter(|(_, e)| get(e, "Type").and_then(text) == Some(kind))
+        .collect()
+}
+
+/// Every DynamoDB stream event in the template, with its function's id.
+fn stream_events(stack: &Stack) -> Vec<(&str, &Value)> {
+    stack
         .functions()
         .into_iter()
-        .flat_map(|(id, f)| {
-            entries(at(f, &["Properties", "Events"]).unwrap_or(&Value::Null))
-                .into_iter()
-                .filter(|(_, e)| get(e, "Type").and_then(text) == Some("DynamoDB"))
-                .map(move |(_, e)| (id, f, e))
-        })
-        .collect();
-    let [one] = found.as_slice() else {
-        panic!("expected one DynamoDB stream event, found {}", found.len())
+        .flat_map(|(id, f)| events_of(f, "DynamoDB").into_iter().map(move |(_, e)| (id, e)))
+        .collect()
+}
+
+/// The function building `binary` and its one DynamoDB stream event.
+fn stream_event<'a>(stack: &'a Stack, binary: &str) -> (&'a str, &'a Value, &'a Value) {
+    let (id, function) = stack.function_by_binary(binary);
+    match events_of(function, "DynamoDB").as_slice() {
+        [(_, event)] => (id, function, event),
+        other => panic!("{id} should have one DynamoDB stream event, has {}", other.len()),
+    }
+}
+
+/// `binary`'s stream event and timeout are `esm` (what local mode's emulator runs it with), and it
+/// reads the stream of the `role` table.
+fn assert_stream_mapping(stack: &Stack, binary: &str, role: &str, esm: &EsmConfig) {
+    let (id, function, event) = stream_event(stack, binary);
+    let setting =
+        |key: &str| at(event, &["Properties", key]).unwrap_or_else(|| panic!("{id} stream event has no {key}"));
+    let seconds = |d: Duration| if d == Duration::MAX { -1 } else { d.as_secs() as i64 };
+    assert_eq!(
+        integer(setting("BatchSize")),
+        Some(esm.batch_size as i64),
+        "{id} BatchSize"
+    );
+    assert_eq!(
+        integer(setting("MaximumBatchingWindowInSeconds")),
+        Some(esm.batching_window.as_secs() as i64),
+        "{id} MaximumBatchingWindowInSeconds"
+    );
+    assert_eq!(
+        integer(setting("MaximumRetryAttempts")),
+        Some(i64::from(esm.max_retry_attempts)),
+        "{id} MaximumRetryAttempts"
+    );
+    assert_eq!(
+        integer(setting("MaximumRecordAgeInSeconds")),
+        Some(seconds(esm.max_record_age)),
+        "{id} MaximumRecordAgeInSeconds"
+    );
+    assert_eq!(
+        boolean(setting("BisectBatchOnFunctionError")),
+        Some(esm.bisect_on_error),
+        "{id} BisectBatchOnFunctionError"
+    );
+    let position = match esm.starting_position {
+        StartingPosition::TrimHorizon => "TRIM_HORIZON",
+        StartingPosition::Latest => "LATEST",
     };
-    *one
+    assert_eq!(
+        text(setting("StartingPosition")),
+        Some(position),
+        "{id} StartingPosition"
+    );
+    let reports = one_or_many(setting("FunctionResponseTypes"))
+        .into_iter()
+        .any(|t| text(t) == Some("ReportBatchItemFailures"));
+    assert_eq!(reports, esm.report_batch_item_failures, "{id} FunctionResponseTypes");
+    let timeout = stack.function_property(function, "Timeout").and_then(integer);
+    assert_eq!(timeout, Some(esm.function_timeout.as_secs() as i64), "{id} Timeout");
+    let table = spec(role);
+    assert!(table.stream, "the {role} table has a stream in TABLE_SPECS");
+    let (table_id, _) = table_for(stack, &table);
+    assert_eq!(
+        get_att(setting("Stream")),
+        Some((table_id.to_owned(), "StreamArn".to_owned())),
+        "{id} reads {table_id}'s stream"
+    );
 }
 
 /// The fan-out's stream event and timeout are what local mode's emulator runs with
@@ -1107,49 +1239,91 @@ fn stream_event(stack: &Stack) -> (&str, &Value, &Value) {
 #[test]
 fn fanout_stream_mapping_matches_the_local_emulator_defaults() {
     let stack = Stack::load();
-    let esm = EsmConfig::default();
-    let (id, function, event) = stream_event(&stack);
-    assert_eq!(Some(id), Some(stack.function_by_binary("statecast-fanout").0));
-    let setting =
-        |key: &str| at(event, &["Properties", key]).unwrap_or_else(|| panic!("{id} stream event has no {key}"));
-    let seconds = |d: Duration| if d == Duration::MAX { -1 } else { d.as_secs() as i64 };
-    assert_eq!(integer(setting("BatchSize")), Some(esm.batch_size as i64), "BatchSize");
+    assert_stream_mapping(&stack, FANOUT_BINARY, "actors", &EsmConfig::default());
+}
+
+/// The workflow function reads the workflows table's stream with the settings local mode runs it
+/// with (`workflow_esm_config`: the fan-out's, with `WORKFLOW_FUNCTION_TIMEOUT`, 900 s).
+#[test]
+fn workflow_stream_mapping_matches_the_local_emulator() {
+    let stack = Stack::load();
+    let esm = workflow_esm_config(&EsmConfig::default());
+    assert_eq!(esm.function_timeout, WORKFLOW_FUNCTION_TIMEOUT);
+    assert_stream_mapping(&stack, WORKFLOW_BINARY, "workflows", &esm);
+}
+
+/// Each streamed table of `TABLE_SPECS` is read by exactly one mapping, and no mapping reads
+/// anything else (a second consumer of a stream would run its records twice).
+#[test]
+fn every_streamed_table_has_exactly_one_mapping() {
+    let stack = Stack::load();
+    let mut read: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (id, event) in stream_events(&stack) {
+        let (table, attribute) = at(event, &["Properties", "Stream"])
+            .and_then(get_att)
+            .unwrap_or_else(|| panic!("{id}'s stream event needs Stream: !GetAtt Table.StreamArn"));
+        assert_eq!(attribute, "StreamArn", "{id}");
+        read.entry(table).or_default().push(id);
+    }
+    let streamed: BTreeSet<&str> = TABLE_SPECS.iter().filter(|s| s.stream).map(|s| s.role).collect();
     assert_eq!(
-        integer(setting("MaximumBatchingWindowInSeconds")),
-        Some(esm.batching_window.as_secs() as i64),
-        "MaximumBatchingWindowInSeconds"
+        streamed,
+        STREAM_CONSUMERS.iter().map(|(role, _)| *role).collect(),
+        "TABLE_SPECS streams these tables; name each one's consumer in STREAM_CONSUMERS"
     );
-    assert_eq!(
-        integer(setting("MaximumRetryAttempts")),
-        Some(i64::from(esm.max_retry_attempts)),
-        "MaximumRetryAttempts"
-    );
-    assert_eq!(
-        integer(setting("MaximumRecordAgeInSeconds")),
-        Some(seconds(esm.max_record_age)),
-        "MaximumRecordAgeInSeconds"
-    );
-    assert_eq!(
-        boolean(setting("BisectBatchOnFunctionError")),
-        Some(esm.bisect_on_error)
-    );
-    let position = match esm.starting_position {
-        StartingPosition::TrimHorizon => "TRIM_HORIZON",
-        StartingPosition::Latest => "LATEST",
+    let expected: BTreeMap<String, Vec<&str>> = STREAM_CONSUMERS
+        .iter()
+        .map(|(role, binary)| {
+            let (table, _) = table_for(&stack, &spec(role));
+            (table.to_owned(), vec![stack.function_by_binary(binary).0])
+        })
+        .collect();
+    assert_eq!(read, expected, "stream mappings by table");
+}
+
+/// A schedule invokes the workflow function at a fixed `rate(...)`, at least every five minutes, to
+/// fire due durable timers (nothing else would: a timer coming due writes no item, so the stream
+/// has nothing to deliver).
+#[test]
+fn a_schedule_invokes_the_workflow_function_to_fire_timers() {
+    let stack = Stack::load();
+    let (id, function) = stack.function_by_binary(WORKFLOW_BINARY);
+    let schedules = events_of(function, "Schedule");
+    let [(name, event)] = schedules.as_slice() else {
+        panic!("{id} should have one Schedule event, has {}", schedules.len())
     };
-    assert_eq!(text(setting("StartingPosition")), Some(position), "StartingPosition");
-    let reports = one_or_many(setting("FunctionResponseTypes"))
-        .into_iter()
-        .any(|t| text(t) == Some("ReportBatchItemFailures"));
-    assert_eq!(reports, esm.report_batch_item_failures, "FunctionResponseTypes");
-    let timeout = stack.function_property(function, "Timeout").and_then(integer);
-    assert_eq!(timeout, Some(esm.function_timeout.as_secs() as i64), "{id} Timeout");
-    let actors = TABLE_SPECS.iter().find(|s| s.stream).expect("a streamed table");
-    let (actors_id, _) = table_for(&stack, actors);
+    let expression = at(event, &["Properties", "Schedule"])
+        .and_then(text)
+        .unwrap_or_else(|| panic!("{id}.{name} has no plain Schedule"));
+    let rate = expression
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{id}.{name}: {expression:?} is not a rate(...) expression"));
+    let (value, unit) = rate.split_once(' ').unwrap_or_else(|| panic!("{expression:?}"));
+    let value: u64 = value
+        .parse()
+        .unwrap_or_else(|_| panic!("{expression:?}: not a whole number"));
+    let unit_seconds = match unit {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        other => panic!("{expression:?}: unknown unit {other:?}"),
+    };
+    assert!(value > 0, "{expression:?}");
     assert_eq!(
-        get_att(setting("Stream")),
-        Some((actors_id.to_owned(), "StreamArn".to_owned())),
-        "the mapping reads {actors_id}'s stream"
+        unit.ends_with('s'),
+        value != 1,
+        "{expression:?}: EventBridge wants `1 minute`, `5 minutes`"
+    );
+    assert!(
+        value * unit_seconds <= 300,
+        "{expression:?}: durable timers would fire more than five minutes late"
+    );
+    let enabled = at(event, &["Properties", "Enabled"]).and_then(boolean);
+    let state = at(event, &["Properties", "State"]).and_then(text);
+    assert!(
+        enabled != Some(false) && state != Some("DISABLED"),
+        "{id}.{name} is switched off"
     );
 }
 
@@ -1172,30 +1346,39 @@ fn function_response_types_are_valid() {
     assert!(seen > 0, "the stream event reports partial batch failures");
 }
 
-/// Batches the fan-out gives up on are described on an SQS queue of this stack (SAM grants the
-/// send because the destination says `Type: SQS`), and its URL is an output.
+/// Batches a stream mapping gives up on are described on an SQS queue of this stack (SAM grants
+/// the send because the destination says `Type: SQS`), one queue per mapping, whose URL is an output.
 #[test]
 fn discarded_stream_batches_go_to_an_sqs_queue_of_this_stack() {
     let stack = Stack::load();
-    let (id, _, event) = stream_event(&stack);
-    let on_failure = at(event, &["Properties", "DestinationConfig", "OnFailure"])
-        .unwrap_or_else(|| panic!("{id}'s stream event has no on-failure destination"));
-    assert_eq!(get(on_failure, "Type").and_then(text), Some("SQS"));
-    let (queue, attribute) = get(on_failure, "Destination")
-        .and_then(get_att)
-        .expect("Destination: !GetAtt Queue.Arn");
-    assert_eq!(attribute, "Arn");
-    assert_eq!(
-        get(stack.resource(&queue), "Type").and_then(text),
-        Some("AWS::SQS::Queue")
-    );
     let outputs = entries(get(&stack.template, "Outputs").expect("Outputs"));
+    let events = stream_events(&stack);
     assert!(
-        outputs
-            .iter()
-            .any(|(_, o)| get(o, "Value").and_then(reference) == Some(queue.as_str())),
-        "an output gives {queue}'s URL"
+        events.len() >= 2,
+        "the fan-out's and the workflow function's stream events"
     );
+    let mut queues = BTreeSet::new();
+    for (id, event) in events {
+        let on_failure = at(event, &["Properties", "DestinationConfig", "OnFailure"])
+            .unwrap_or_else(|| panic!("{id}'s stream event has no on-failure destination"));
+        assert_eq!(get(on_failure, "Type").and_then(text), Some("SQS"), "{id}");
+        let (queue, attribute) = get(on_failure, "Destination")
+            .and_then(get_att)
+            .unwrap_or_else(|| panic!("{id}: Destination: !GetAtt Queue.Arn"));
+        assert_eq!(attribute, "Arn", "{id}");
+        assert_eq!(
+            get(stack.resource(&queue), "Type").and_then(text),
+            Some("AWS::SQS::Queue"),
+            "{id}"
+        );
+        assert!(
+            outputs
+                .iter()
+                .any(|(_, o)| get(o, "Value").and_then(reference) == Some(queue.as_str())),
+            "an output gives {queue}'s URL"
+        );
+        assert!(queues.insert(queue.clone()), "{queue} is shared by two mappings");
+    }
 }
 
 /// The outputs give the `wss://` URL and the `https://` `@connections` endpoint of the stage, and
@@ -1219,7 +1402,7 @@ fn outputs_give_the_websocket_url_and_the_endpoint_the_fanout_posts_to() {
         url.trim_start_matches("wss://"),
         endpoint.trim_start_matches("https://")
     );
-    let (_, fanout) = stack.function_by_binary("statecast-fanout");
+    let (_, fanout) = stack.function_by_binary(FANOUT_BINARY);
     let posts_to = stack
         .environment(fanout)
         .get("CONNECTIONS_ENDPOINT")

@@ -15,8 +15,8 @@ use statecast::workflow::{
 };
 use statecast_tests::workflow_rig::WorkflowRig;
 
-fn dynamo(store: Arc<statecast::dynamo::DynamoStore>) -> Arc<dyn WorkflowStore> {
-    store
+fn dynamo(harness: &statecast_tests::Harness) -> Arc<dyn WorkflowStore> {
+    harness.store.clone()
 }
 
 fn register(definitions: Vec<WorkflowDefinition>) -> impl FnOnce(statecast::workflow::ActionRegistry) -> WorkflowRegistry {
@@ -377,9 +377,9 @@ async fn a_crash_after_the_action_reruns_it_with_the_same_key_and_one_effect() {
     let definition = WorkflowDefinition::new("pay")
         .step(Step::new("charge", "effect"))
         .step(Step::new("ship", "echo").after("charge"));
-    let crash = |inner| -> Arc<dyn WorkflowStore> {
+    let crash = |harness: &statecast_tests::Harness| -> Arc<dyn WorkflowStore> {
         Arc::new(CrashBeforeRecording {
-            inner,
+            inner: harness.store.clone(),
             step: "charge".into(),
             crashed: AtomicBool::new(false),
         })
