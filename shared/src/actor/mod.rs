@@ -58,6 +58,43 @@ pub fn args<T: DeserializeOwned>(method: &str, args: Value) -> Result<T, ActorEr
     serde_json::from_value(args).map_err(|e| ActorError::bad_request(format!("invalid args for {method}: {e}")))
 }
 
+/// A workflow a method asked to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowStart {
+    pub workflow: String,
+    pub input: Value,
+    pub workflow_id: String,
+}
+
+/// Side effects a method asks for. They happen only if the call's result is stored, and in
+/// the same DynamoDB transaction as its new state: either both or neither.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    starts: Vec<WorkflowStart>,
+}
+
+impl Effects {
+    /// Starts `workflow` with `input` together with this call's state change and returns the
+    /// new instance's id (keep it in the state to follow or cancel the run).
+    pub fn start_workflow(&mut self, workflow: impl Into<String>, input: Value) -> String {
+        let workflow_id = crate::workflow::new_workflow_id();
+        self.starts.push(WorkflowStart {
+            workflow: workflow.into(),
+            input,
+            workflow_id: workflow_id.clone(),
+        });
+        workflow_id
+    }
+
+    pub fn workflow_starts(&self) -> &[WorkflowStart] {
+        &self.starts
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+}
+
 /// What a user implements for an actor type.
 pub trait Actor: Send + Sync + 'static {
     type State: Serialize + DeserializeOwned + Default + Send;
@@ -67,6 +104,18 @@ pub trait Actor: Send + Sync + 'static {
 
     /// Runs `method` with `args` on `state`, returning the value the caller receives.
     fn call(&self, state: &mut Self::State, method: &str, args: Value) -> Result<Value, ActorError>;
+
+    /// [`Actor::call`] for methods with side effects (starting a workflow): override it to
+    /// handle those methods and pass the others on to `call`, which is what it does by default.
+    fn call_with_effects(
+        &self,
+        _effects: &mut Effects,
+        state: &mut Self::State,
+        method: &str,
+        args: Value,
+    ) -> Result<Value, ActorError> {
+        self.call(state, method, args)
+    }
 }
 
 /// The outcome of running a method on stored JSON state.
@@ -74,6 +123,7 @@ pub trait Actor: Send + Sync + 'static {
 pub struct Outcome {
     pub state: Value,
     pub value: Value,
+    pub effects: Effects,
 }
 
 /// An actor with its state type erased to JSON, so the registry can hold any of them.
@@ -102,10 +152,11 @@ impl<A: Actor> DynActor for A {
                 )
             })?,
         };
-        let value = self.call(&mut typed, method, args)?;
+        let mut effects = Effects::default();
+        let value = self.call_with_effects(&mut effects, &mut typed, method, args)?;
         let state = serde_json::to_value(&typed)
             .map_err(|e| ActorError::new(ErrorCode::Internal, format!("state could not be encoded: {e}")))?;
-        Ok(Outcome { state, value })
+        Ok(Outcome { state, value, effects })
     }
 }
 

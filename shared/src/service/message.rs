@@ -143,7 +143,7 @@ impl MessageService {
         }
     }
 
-    fn workflows(&self) -> Result<&WorkflowService> {
+    pub(super) fn workflows(&self) -> Result<&WorkflowService> {
         self.workflows
             .as_deref()
             .ok_or(Error::WorkflowsDisabled)

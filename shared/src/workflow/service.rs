@@ -336,8 +336,8 @@ impl WorkflowService {
         Ok(())
     }
 
-    /// Commits, retrying transaction conflicts with a short back-off.
-    pub(super) async fn commit(&self, writes: Vec<WorkflowWrite>) -> Result<Commit> {
+    /// Commits `writes` atomically, retrying transaction conflicts with a short back-off.
+    pub async fn commit(&self, writes: Vec<WorkflowWrite>) -> Result<Commit> {
         let mut attempt = 0;
         loop {
             match self.store.commit(writes.clone()).await {
@@ -354,7 +354,7 @@ impl WorkflowService {
 
 /// A new instance id: time-ordered hex, unique enough to never collide in practice (and a
 /// collision is refused by the conditional put, never overwritten).
-fn new_workflow_id() -> String {
+pub fn new_workflow_id() -> String {
     format!("{:011x}{:016x}", now_millis(), backoff::random_u64())
 }
 
