@@ -68,8 +68,9 @@ pub fn response(status: u16, body: Option<String>) -> ApiGatewayProxyResponse {
     response
 }
 
-/// Decodes one stream record of the actors table.
-pub fn stream_item(record: &EventRecord) -> StreamItem {
+/// Decodes one stream record of the actors table. Takes the record by value: its images are
+/// moved into the decoder, never copied.
+pub fn stream_item(record: EventRecord) -> StreamItem {
     let sequence = record.change.sequence_number.clone().unwrap_or_default();
     StreamItem {
         sequence,
@@ -77,23 +78,24 @@ pub fn stream_item(record: &EventRecord) -> StreamItem {
     }
 }
 
-fn actor_change(record: &EventRecord) -> Result<ActorChange> {
-    let image = |item: &serde_dynamo::Item, which: &str| -> Result<ActorRecord> {
-        serde_dynamo::from_item(item.clone()).map_err(|e| Error::Corrupt {
+fn actor_change(record: EventRecord) -> Result<ActorChange> {
+    let image = |item: serde_dynamo::Item, which: &str| -> Result<ActorRecord> {
+        serde_dynamo::from_item(item).map_err(|e| Error::Corrupt {
             what: "actor stream record",
             detail: format!("{which} image: {e}"),
         })
     };
+    let change = record.change;
     match record.event_name.as_str() {
         "INSERT" => Ok(ActorChange::Created {
-            new: image(&record.change.new_image, "new")?,
+            new: image(change.new_image, "new")?,
         }),
         "MODIFY" => Ok(ActorChange::Updated {
-            old: image(&record.change.old_image, "old")?,
-            new: image(&record.change.new_image, "new")?,
+            old: image(change.old_image, "old")?,
+            new: image(change.new_image, "new")?,
         }),
         "REMOVE" => Ok(ActorChange::Deleted {
-            old: image(&record.change.old_image, "old")?,
+            old: image(change.old_image, "old")?,
         }),
         other => Err(Error::Corrupt {
             what: "actor stream record",

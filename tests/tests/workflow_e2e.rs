@@ -10,6 +10,7 @@ use statecast_tests::replica::{Applied, Replica};
 use statecast_tests::ws_client::WsClient;
 
 async fn start() -> LocalStack {
+    statecast_tests::init_tracing();
     let options = LocalOptions {
         port: 0,
         dynamodb_endpoint: statecast_tests::external_endpoint(),

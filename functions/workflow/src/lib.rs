@@ -36,7 +36,9 @@ pub async fn handler(service: &WorkflowService, event: LambdaEvent<WorkflowEvent
         WorkflowEvent::Stream(batch) => Ok(WorkflowResponse::Batch(stream_handler(service, batch).await)),
         WorkflowEvent::Schedule(_) => {
             let fired = service.sweep_timers().await?;
-            info!(fired, "timers swept");
+            if fired > 0 {
+                info!(fired, "timers fired");
+            }
             Ok(WorkflowResponse::Swept { fired })
         }
     }

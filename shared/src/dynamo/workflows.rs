@@ -247,14 +247,19 @@ impl DynamoStore {
         }
         if let Some((step, output)) = &update.output {
             let outputs = u.name("outputs");
-            u.names.insert("#outputStep".to_owned(), step.clone());
-            let value = u.value("output", s(output.to_string()));
-            u.sets.push(format!("{outputs}.#outputStep = {value}"));
+            let entry = AttributeValue::M(Item::from([
+                ("step".to_owned(), s(step.as_str())),
+                ("json".to_owned(), s(output.to_string())),
+            ]));
+            let value = u.value("output", AttributeValue::L(vec![entry]));
+            let empty = u.value("none", AttributeValue::L(Vec::new()));
+            u.sets.push(format!("{outputs} = list_append(if_not_exists({outputs}, {empty}), {value})"));
         }
         if let Some(step) = &update.completed {
             let completed = u.name("completed");
             let list = u.value("completed", AttributeValue::L(vec![s(step.as_str())]));
-            u.sets.push(format!("{completed} = list_append({completed}, {list})"));
+            let empty = u.value("nothing", AttributeValue::L(Vec::new()));
+            u.sets.push(format!("{completed} = list_append(if_not_exists({completed}, {empty}), {list})"));
         }
         if let Some(order) = &update.compensation_order {
             let name = u.name("compensationOrder");

@@ -11,8 +11,6 @@
 //! A step record is *runnable* when it is waiting, has no dependency left and no timer: every
 //! stream record that shows a runnable step runs it (once: see `service`).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -71,9 +69,10 @@ pub struct InstanceRecord {
     /// Succeeded steps that have a compensation, in the order they finished.
     #[serde(default)]
     pub completed: Vec<String>,
-    /// Step outputs as JSON.
-    #[serde(default)]
-    pub outputs: BTreeMap<String, String>,
+    /// Step outputs, in the order the steps succeeded. A list rather than a map: an empty
+    /// map would be written at start, and DynamoDB Local's stream mangles empty maps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<StepOutput>,
     /// The order compensations run in, fixed when compensation starts.
     #[serde(default)]
     pub compensation_order: Vec<String>,
@@ -85,6 +84,21 @@ pub struct InstanceRecord {
     pub created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<i64>,
+}
+
+/// One succeeded step's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepOutput {
+    pub step: String,
+    /// The output as JSON.
+    pub json: String,
+}
+
+impl InstanceRecord {
+    /// The recorded output of `step` (as JSON), if it succeeded.
+    pub fn output(&self, step: &str) -> Option<&str> {
+        self.outputs.iter().find(|o| o.step == step).map(|o| o.json.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -463,15 +463,14 @@ fn step_input(instance: &InstanceRecord, def: &StepDefinition) -> Result<Value> 
     let outputs = instance
         .outputs
         .iter()
-        .map(|(step, json)| Ok((step.clone(), parse(json, "step output")?)))
+        .map(|o| Ok((o.step.clone(), parse(&o.json, "step output")?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
     Ok(resolve(&def.input, &input, &outputs))
 }
 
 fn output_of(instance: &InstanceRecord, step: &str) -> Result<Value> {
     instance
-        .outputs
-        .get(step)
+        .output(step)
         .map(|json| parse(json, "step output"))
         .transpose()
         .map(|v| v.unwrap_or(Value::Null))

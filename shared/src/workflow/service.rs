@@ -132,7 +132,7 @@ impl WorkflowService {
             status: InstanceStatus::Running,
             pending: definition.steps.len() as u32,
             completed: Vec::new(),
-            outputs: BTreeMap::new(),
+            outputs: Vec::new(),
             compensation_order: Vec::new(),
             cause: None,
             cancel_requested: false,
