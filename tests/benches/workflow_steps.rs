@@ -34,11 +34,7 @@ async fn main() {
     let store = move |h: &statecast_tests::Harness| -> Arc<dyn WorkflowStore> {
         Arc::new(DynamoStore::new(counted.client(&h.sdk), h.tables.clone()))
     };
-    let registry = move |actions| {
-        WorkflowRegistry::new(actions)
-            .with(chain)
-            .expect("valid chain")
-    };
+    let registry = move |actions| WorkflowRegistry::new(actions).with(chain).expect("valid chain");
     let rig = WorkflowRig::start_with(registry, store, EsmConfig::default()).await;
     let mut gaps = Vec::new();
     let mut totals = Vec::new();
@@ -82,9 +78,15 @@ async fn main() {
         requests.len() as f64 / step_count
     );
     for (operation, count) in by_operation {
-        println!("    {operation:<20} {count:>5}  ({:.2} per step)", count as f64 / step_count);
+        println!(
+            "    {operation:<20} {count:>5}  ({:.2} per step)",
+            count as f64 / step_count
+        );
     }
-    println!("  plus {} timer-sweep Queries (one per sweep tick, not per step)", sweeps.len());
+    println!(
+        "  plus {} timer-sweep Queries (one per sweep tick, not per step)",
+        sweeps.len()
+    );
     rig.shutdown().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

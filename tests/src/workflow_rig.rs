@@ -76,7 +76,9 @@ pub fn test_actions(log: &SharedLog) -> ActionRegistry {
     };
     ["echo", "effect", "flaky", "fail", "decline", "sleep", "undo"]
         .into_iter()
-        .fold(ActionRegistry::new(), |registry, name| registry.with(name, logged(name)))
+        .fold(ActionRegistry::new(), |registry, name| {
+            registry.with(name, logged(name))
+        })
 }
 
 async fn behave(name: &str, ctx: &ActionContext, log: &SharedLog) -> Result<Value, ActionError> {
@@ -188,7 +190,11 @@ impl WorkflowRig {
                 assert!(self.esm.wait_idle(Duration::from_secs(30)).await, "stream drained");
                 return instance;
             }
-            assert!(Instant::now() < deadline, "instance {workflow_id} still {:?}", instance.status);
+            assert!(
+                Instant::now() < deadline,
+                "instance {workflow_id} still {:?}",
+                instance.status
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -24,7 +24,10 @@ async fn start() -> LocalStack {
 async fn follow_order(client: &mut WsClient, input: Value) -> (String, Replica, Vec<String>) {
     let mut early = Vec::new();
     let reply = client
-        .request(json!({"action": "workflow.start", "id": "start", "workflow": "order", "input": input}), &mut early)
+        .request(
+            json!({"action": "workflow.start", "id": "start", "workflow": "order", "input": input}),
+            &mut early,
+        )
         .await;
     assert_eq!(reply["type"], "result", "{reply}");
     let workflow_id = reply["value"]["workflowId"].as_str().expect("workflowId").to_owned();
@@ -67,7 +70,10 @@ async fn a_subscriber_follows_an_order_to_succeeded() {
     }
     assert_eq!(replica.state["steps"]["charge"]["output"]["amount"], 40.0);
     let status = client
-        .request(json!({"action": "workflow.status", "id": 9, "workflowId": workflow_id}), &mut Vec::new())
+        .request(
+            json!({"action": "workflow.status", "id": 9, "workflowId": workflow_id}),
+            &mut Vec::new(),
+        )
         .await;
     assert_eq!(status["id"], 9);
     assert_eq!(status["value"], replica.state, "the replica equals the stored progress");
@@ -86,7 +92,10 @@ async fn a_declined_charge_compensates_and_the_subscriber_sees_failed() {
         statuses.contains(&"compensating".to_owned()) || statuses.first().is_some_and(|s| s == "failed"),
         "{statuses:?}"
     );
-    assert!(state["cause"].as_str().unwrap_or_default().contains("card declined"), "{state}");
+    assert!(
+        state["cause"].as_str().unwrap_or_default().contains("card declined"),
+        "{state}"
+    );
     assert_eq!(state["steps"]["charge"]["status"], "failed");
     assert_eq!(state["steps"]["reserve"]["compensation"]["status"], "succeeded");
     assert_ne!(state["steps"]["ship"]["status"], "succeeded");
@@ -98,11 +107,23 @@ async fn workflow_requests_with_bad_input_get_typed_errors() {
     let stack = start().await;
     let mut client = WsClient::connect(&stack.ws_url).await;
     let cases = [
-        (json!({"action": "workflow.start", "id": 1, "workflow": "nope"}), "not_found"),
-        (json!({"action": "workflow.start", "id": 2, "workflow": "order", "workflowId": "a/b"}), "bad_request"),
-        (json!({"action": "workflow.status", "id": 3, "workflowId": "missing"}), "not_found"),
+        (
+            json!({"action": "workflow.start", "id": 1, "workflow": "nope"}),
+            "not_found",
+        ),
+        (
+            json!({"action": "workflow.start", "id": 2, "workflow": "order", "workflowId": "a/b"}),
+            "bad_request",
+        ),
+        (
+            json!({"action": "workflow.status", "id": 3, "workflowId": "missing"}),
+            "not_found",
+        ),
         (json!({"action": "workflow.cancel", "id": 4}), "bad_request"),
-        (json!({"action": "call", "id": 5, "actor": "workflow/x", "method": "set"}), "forbidden"),
+        (
+            json!({"action": "call", "id": 5, "actor": "workflow/x", "method": "set"}),
+            "forbidden",
+        ),
     ];
     for (request, code) in cases {
         let id = request["id"].clone();

@@ -33,7 +33,11 @@ impl Actor for Checkout {
     fn call(&self, state: &mut CheckoutState, method: &str, _args: Value) -> Result<Value, ActorError> {
         match method {
             "count" => Ok(json!(state.orders.len())),
-            other => Err(ActorError::unknown_method("checkout", other, &["place", "place_elsewhere", "count"])),
+            other => Err(ActorError::unknown_method(
+                "checkout",
+                other,
+                &["place", "place_elsewhere", "count"],
+            )),
         }
     }
 
@@ -95,7 +99,11 @@ async fn a_method_starts_a_workflow_in_the_same_transaction_as_its_state() {
     let key = ActorKey::new(tenant.clone(), "checkout", "cart-1").expect("key");
 
     let reply = messages
-        .handle(&connection, r#"{"action":"call","id":1,"actor":"checkout/cart-1","method":"place","args":{"amount":40}}"#, "req-1")
+        .handle(
+            &connection,
+            r#"{"action":"call","id":1,"actor":"checkout/cart-1","method":"place","args":{"amount":40}}"#,
+            "req-1",
+        )
         .await;
     let ServerMessage::Result { value, version, .. } = reply else {
         panic!("a result: {reply:?}");
@@ -104,7 +112,10 @@ async fn a_method_starts_a_workflow_in_the_same_transaction_as_its_state() {
     let workflow_id = value["workflowId"].as_str().expect("id").to_owned();
     let stored = harness.store.load(&key).await.expect("read").expect("stored");
     assert_eq!(stored.state, json!({"orders": [workflow_id.clone()]}));
-    let instance = workflows.instance_of(&tenant, &workflow_id).await.expect("the instance exists");
+    let instance = workflows
+        .instance_of(&tenant, &workflow_id)
+        .await
+        .expect("the instance exists");
     assert_eq!(instance.status, InstanceStatus::Running);
     assert_eq!(instance.workflow, "order");
     let progress = harness.store.load(&instance.progress).await.expect("read");
@@ -112,7 +123,11 @@ async fn a_method_starts_a_workflow_in_the_same_transaction_as_its_state() {
 
     // A start that cannot happen refuses the whole call: the state is not written either.
     let reply = messages
-        .handle(&connection, r#"{"action":"call","id":2,"actor":"checkout/cart-1","method":"place_elsewhere","args":{"amount":1}}"#, "req-2")
+        .handle(
+            &connection,
+            r#"{"action":"call","id":2,"actor":"checkout/cart-1","method":"place_elsewhere","args":{"amount":1}}"#,
+            "req-2",
+        )
         .await;
     let ServerMessage::Error { code, id, .. } = reply else {
         panic!("an error: {reply:?}");
@@ -125,11 +140,18 @@ async fn a_method_starts_a_workflow_in_the_same_transaction_as_its_state() {
 
     // Without a workflow service the method is refused, nothing is written.
     let reply = without_workflows
-        .handle(&connection, r#"{"action":"call","id":3,"actor":"checkout/cart-1","method":"place","args":{"amount":2}}"#, "req-3")
+        .handle(
+            &connection,
+            r#"{"action":"call","id":3,"actor":"checkout/cart-1","method":"place","args":{"amount":2}}"#,
+            "req-3",
+        )
         .await;
     let ServerMessage::Error { message, .. } = reply else {
         panic!("an error: {reply:?}");
     };
     assert_eq!(message, "workflows are not enabled in this deployment");
-    assert_eq!(harness.store.load(&key).await.expect("read").expect("stored").version.0, 1);
+    assert_eq!(
+        harness.store.load(&key).await.expect("read").expect("stored").version.0,
+        1
+    );
 }

@@ -19,7 +19,9 @@ fn dynamo(harness: &statecast_tests::Harness) -> Arc<dyn WorkflowStore> {
     harness.store.clone()
 }
 
-fn register(definitions: Vec<WorkflowDefinition>) -> impl FnOnce(statecast::workflow::ActionRegistry) -> WorkflowRegistry {
+fn register(
+    definitions: Vec<WorkflowDefinition>,
+) -> impl FnOnce(statecast::workflow::ActionRegistry) -> WorkflowRegistry {
     move |actions| {
         let mut registry = WorkflowRegistry::new(actions);
         for definition in definitions {
@@ -73,7 +75,10 @@ async fn a_linear_chain_passes_outputs_along_and_succeeds() {
         assert_eq!(state["steps"][step]["status"], "succeeded", "{state}");
         assert_eq!(state["steps"][step]["attempts"], 1);
     }
-    assert_eq!(state["steps"]["c"]["output"], json!({"step": "c", "input": {"prev": 41}}));
+    assert_eq!(
+        state["steps"]["c"]["output"],
+        json!({"step": "c", "input": {"prev": 41}})
+    );
     rig.shutdown().await;
 }
 
@@ -128,7 +133,12 @@ async fn a_join_counter_becomes_ready_exactly_once_under_concurrency() {
                 "join",
                 dependencies,
             )),
-            WorkflowWrite::PutStep(StepRecord::new("w-join", statecast::workflow::StepKind::Step, "other", 1)),
+            WorkflowWrite::PutStep(StepRecord::new(
+                "w-join",
+                statecast::workflow::StepKind::Step,
+                "other",
+                1,
+            )),
         ])
         .await
         .expect("put");
@@ -159,7 +169,10 @@ async fn a_join_counter_becomes_ready_exactly_once_under_concurrency() {
             done += 1;
         }
     }
-    assert_eq!(done, dependencies, "each dependency resolves once; its duplicate is refused");
+    assert_eq!(
+        done, dependencies,
+        "each dependency resolves once; its duplicate is refused"
+    );
     let (_, step) = store.instance_and_step("w-join", "step#join").await.expect("read");
     let step = step.expect("join exists");
     assert_eq!(step.remaining, 0);
@@ -186,7 +199,10 @@ async fn a_retryable_failure_is_retried_until_it_succeeds() {
     let attempts: Vec<u32> = rig.invocations().iter().map(|i| i.attempt).collect();
     assert_eq!(attempts, [1, 2, 3]);
     let keys: Vec<String> = rig.invocations().iter().map(|i| i.key.clone()).collect();
-    assert!(keys[1].ends_with("/flaky/2") && keys[2].ends_with("/flaky/3"), "{keys:?}");
+    assert!(
+        keys[1].ends_with("/flaky/2") && keys[2].ends_with("/flaky/3"),
+        "{keys:?}"
+    );
     let (state, _) = progress(&rig, &instance).await;
     assert_eq!(state["steps"]["flaky"]["attempts"], 3);
     assert_eq!(state["steps"]["flaky"]["status"], "succeeded");
@@ -307,7 +323,12 @@ async fn replaying_the_whole_stream_twice_changes_nothing() {
         .step(Step::new("c", "decline").after("a").after("b"));
     let happy = WorkflowDefinition::new("happy")
         .step(Step::new("a", "effect"))
-        .step(Step::new("b", "flaky").after("a").input(json!({"failures": 1})).retry(RetryPolicy::fixed(2, Duration::from_millis(5))))
+        .step(
+            Step::new("b", "flaky")
+                .after("a")
+                .input(json!({"failures": 1}))
+                .retry(RetryPolicy::fixed(2, Duration::from_millis(5))),
+        )
         .step(Step::new("c", "echo").after("a"))
         .step(Step::new("d", "echo").after("b").after("c"));
     let rig = WorkflowRig::start(register(vec![saga, happy]), dynamo).await;
@@ -332,7 +353,11 @@ async fn replaying_the_whole_stream_twice_changes_nothing() {
         (progress(&rig, &failed).await, progress(&rig, &succeeded).await),
         progress_before
     );
-    let after = rig.service.instance_of(&rig.tenant, &failed.workflow_id).await.expect("read");
+    let after = rig
+        .service
+        .instance_of(&rig.tenant, &failed.workflow_id)
+        .await
+        .expect("read");
     assert_eq!(after, failed);
     rig.shutdown().await;
 }
@@ -432,6 +457,9 @@ async fn cancel_stops_the_run_and_compensates_what_completed() {
     assert_eq!(state["status"], "cancelled");
     assert_eq!(state["steps"]["c"]["status"], "cancelled");
     let other = statecast::ids::TenantId::new("other").expect("tenant");
-    assert!(rig.service.cancel(&other, "cancel-me").await.is_err(), "another tenant cannot see it");
+    assert!(
+        rig.service.cancel(&other, "cancel-me").await.is_err(),
+        "another tenant cannot see it"
+    );
     rig.shutdown().await;
 }

@@ -15,17 +15,17 @@ use statecast::actor::ActorRegistry;
 use statecast::connections_api::ApiGatewaySender;
 use statecast::dynamo::{create_tables, DynamoStore, TableNames};
 use statecast::ids::TenantId;
+use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService, Settings};
 use statecast::workflow::example::example_registry;
 use statecast::workflow::{WorkflowRegistry, WorkflowService, WorkflowSettings};
-use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService, Settings};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::engine::{loopback_sdk_config, Engine, EngineError};
-use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use crate::esm::{stream_arn, EsmConfig, EsmHandle, EventSourceMapping, StreamHandler};
 use crate::gateway::{self, AuthorizerFn, Gateway, Limits, Routes, WsHandler};
+use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use statecast_authorizer::{AuthConfig, Authorizer};
 
 /// How to run local mode; [`LocalOptions::default`] is what `cargo run -p statecast-local` uses.
@@ -242,14 +242,16 @@ fn routes(
 ) -> Routes {
     let connect = Arc::new(ConnectService::new(store.clone(), settings.clone()));
     let disconnect = Arc::new(DisconnectService::new(store.clone(), store.clone()));
-    let message = Arc::new(MessageService::new(
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        registry.clone(),
-        settings.clone(),
-    )
-    .with_workflows(workflows.clone()));
+    let message = Arc::new(
+        MessageService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            registry.clone(),
+            settings.clone(),
+        )
+        .with_workflows(workflows.clone()),
+    );
     let connect: WsHandler = Arc::new(move |event| {
         let service = connect.clone();
         Box::pin(async move {

@@ -18,9 +18,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-pub use tables::{
-    create_tables, TableNames, TableSpec, SUBSCRIPTIONS_BY_CONNECTION, TABLE_SPECS, WORKFLOWS_BY_DUE,
-};
+pub use tables::{create_tables, TableNames, TableSpec, SUBSCRIPTIONS_BY_CONNECTION, TABLE_SPECS, WORKFLOWS_BY_DUE};
 
 /// One client, four tables; implements every store port.
 #[derive(Clone, Debug)]

@@ -38,10 +38,7 @@ fn n(value: impl ToString) -> AttributeValue {
 }
 
 fn workflow_key(workflow_id: &str, sk: &str) -> Item {
-    Item::from([
-        ("workflowId".to_owned(), s(workflow_id)),
-        ("sk".to_owned(), s(sk)),
-    ])
+    Item::from([("workflowId".to_owned(), s(workflow_id)), ("sk".to_owned(), s(sk))])
 }
 
 fn json_value(value: &serde_json::Value) -> Result<AttributeValue> {
@@ -124,9 +121,11 @@ impl DynamoStore {
     fn op(&self, write: &WorkflowWrite) -> Result<Op> {
         let workflows = self.tables.workflows.as_str();
         Ok(match write {
-            WorkflowWrite::PutInstance(instance) => {
-                self.put_new(workflows, to_item(instance.as_ref(), "workflow instance")?, "workflowId")
-            }
+            WorkflowWrite::PutInstance(instance) => self.put_new(
+                workflows,
+                to_item(instance.as_ref(), "workflow instance")?,
+                "workflowId",
+            ),
             WorkflowWrite::PutStep(step) => self.put_new(workflows, to_item(step, "workflow step")?, "workflowId"),
             WorkflowWrite::PutProgress(record) => {
                 self.put_new(&self.tables.actors, to_item(record, "workflow progress")?, "actorKey")
@@ -155,7 +154,8 @@ impl DynamoStore {
                 let zero = u.value("zero", n(0));
                 u.sets.push(format!("{st} = {new}"));
                 u.removes.extend([due, shard]);
-                u.conditions.push(format!("{st} = {waiting} AND {at} = {attempt} AND {rem} = {zero}"));
+                u.conditions
+                    .push(format!("{st} = {waiting} AND {at} = {attempt} AND {rem} = {zero}"));
                 u.build(workflows, workflow_key(workflow_id, sk), "workflowId")
             }
             WorkflowWrite::RetryStep {
@@ -253,17 +253,24 @@ impl DynamoStore {
             ]));
             let value = u.value("output", AttributeValue::L(vec![entry]));
             let empty = u.value("none", AttributeValue::L(Vec::new()));
-            u.sets.push(format!("{outputs} = list_append(if_not_exists({outputs}, {empty}), {value})"));
+            u.sets.push(format!(
+                "{outputs} = list_append(if_not_exists({outputs}, {empty}), {value})"
+            ));
         }
         if let Some(step) = &update.completed {
             let completed = u.name("completed");
             let list = u.value("completed", AttributeValue::L(vec![s(step.as_str())]));
             let empty = u.value("nothing", AttributeValue::L(Vec::new()));
-            u.sets.push(format!("{completed} = list_append(if_not_exists({completed}, {empty}), {list})"));
+            u.sets.push(format!(
+                "{completed} = list_append(if_not_exists({completed}, {empty}), {list})"
+            ));
         }
         if let Some(order) = &update.compensation_order {
             let name = u.name("compensationOrder");
-            let list = u.value("order", AttributeValue::L(order.iter().map(|o| s(o.as_str())).collect()));
+            let list = u.value(
+                "order",
+                AttributeValue::L(order.iter().map(|o| s(o.as_str())).collect()),
+            );
             u.sets.push(format!("{name} = {list}"));
         }
         let status = u.name("status");
@@ -291,9 +298,17 @@ impl DynamoStore {
             u.conditions.push(format!("{status} = {value}"));
         }
         u.names.retain(|placeholder, _| {
-            placeholder == "#pk" || u.sets.iter().chain(&u.conditions).any(|e| e.contains(placeholder.as_str()))
+            placeholder == "#pk"
+                || u.sets
+                    .iter()
+                    .chain(&u.conditions)
+                    .any(|e| e.contains(placeholder.as_str()))
         });
-        Ok(u.build(&self.tables.workflows, workflow_key(&update.workflow_id, INSTANCE_SK), "workflowId"))
+        Ok(u.build(
+            &self.tables.workflows,
+            workflow_key(&update.workflow_id, INSTANCE_SK),
+            "workflowId",
+        ))
     }
 
     async fn commit_one(&self, op: Op) -> Result<Commit> {
@@ -408,9 +423,7 @@ impl WorkflowStore for DynamoStore {
                 }
                 let conflict = reasons.iter().any(|r| r == "TransactionConflict");
                 match dependency("TransactWriteItems workflow", e) {
-                    Error::Dependency {
-                        operation, source, ..
-                    } if conflict => Err(Error::Dependency {
+                    Error::Dependency { operation, source, .. } if conflict => Err(Error::Dependency {
                         operation,
                         retryable: true,
                         source,
@@ -469,8 +482,12 @@ impl WorkflowStore for DynamoStore {
             if pending.is_empty() {
                 return Ok((instance, step));
             }
-            crate::backoff::sleep(attempt, std::time::Duration::from_millis(10), std::time::Duration::from_millis(500))
-                .await;
+            crate::backoff::sleep(
+                attempt,
+                std::time::Duration::from_millis(10),
+                std::time::Duration::from_millis(500),
+            )
+            .await;
         }
         Err(Error::Dependency {
             operation: "BatchGetItem workflow",

@@ -144,9 +144,7 @@ impl MessageService {
     }
 
     pub(super) fn workflows(&self) -> Result<&WorkflowService> {
-        self.workflows
-            .as_deref()
-            .ok_or(Error::WorkflowsDisabled)
+        self.workflows.as_deref().ok_or(Error::WorkflowsDisabled)
     }
 
     /// Stores the subscription, then reads the actor: a change written after the read is

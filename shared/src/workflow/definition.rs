@@ -284,7 +284,8 @@ mod tests {
 
     #[test]
     fn exponential_delays_double_up_to_the_cap() {
-        let policy = RetryPolicy::exponential(10, Duration::from_millis(100), Duration::from_millis(500)).without_jitter();
+        let policy =
+            RetryPolicy::exponential(10, Duration::from_millis(100), Duration::from_millis(500)).without_jitter();
         let delays: Vec<u64> = (1..=5).map(|n| policy.delay_after(n).as_millis() as u64).collect();
         assert_eq!(delays, [100, 200, 400, 500, 500]);
         let jittered = RetryPolicy::exponential(10, Duration::from_millis(100), Duration::from_secs(10));

@@ -245,7 +245,10 @@ pub enum WorkflowWrite {
     PutProgress(ActorRecord),
     /// Saves an actor record written by a method that started workflows in the same commit;
     /// only if the stored version is still `expected`.
-    SaveActor { record: ActorRecord, expected: Version },
+    SaveActor {
+        record: ActorRecord,
+        expected: Version,
+    },
     /// Ends a step's attempt; only if it is still waiting at `attempt` with nothing to wait for.
     FinishStep {
         workflow_id: String,
@@ -269,10 +272,17 @@ pub enum WorkflowWrite {
         unmet: bool,
     },
     /// Releases a timer; only if the step still waits for that very timer.
-    FireTimer { workflow_id: String, sk: String, due_at: String },
+    FireTimer {
+        workflow_id: String,
+        sk: String,
+        due_at: String,
+    },
     UpdateInstance(InstanceUpdate),
     /// Sets fields inside the progress actor's `state` and bumps its version.
-    Progress { actor: ActorKey, sets: Vec<(Vec<String>, Value)> },
+    Progress {
+        actor: ActorKey,
+        sets: Vec<(Vec<String>, Value)>,
+    },
 }
 
 /// Whether a commit happened.

@@ -45,7 +45,10 @@ impl WorkflowService {
         let definition: WorkflowDefinition =
             serde_json::from_str(&instance.definition).map_err(|e| corrupt("workflow definition", e.to_string()))?;
         let Some(def) = definition.get(&step.name) else {
-            return Err(corrupt("workflow step", format!("{} is not in the definition", step.name)));
+            return Err(corrupt(
+                "workflow step",
+                format!("{} is not in the definition", step.name),
+            ));
         };
         let expected = match step.kind {
             StepKind::Step => InstanceStatus::Running,
@@ -55,7 +58,9 @@ impl WorkflowService {
             return self.cancel_step(&instance, &step).await;
         }
         if step.kind == StepKind::Step && step.unmet > 0 {
-            return self.finish_step(&instance, &definition, &step, None, Ended::Skipped).await;
+            return self
+                .finish_step(&instance, &definition, &step, None, Ended::Skipped)
+                .await;
         }
         let input = step_input(&instance, def)?;
         let (action, input) = match step.kind {
@@ -69,12 +74,16 @@ impl WorkflowService {
             }
         };
         let started_at = now_millis();
-        self.show(&instance, &step, StepView {
-            status: "running",
-            attempts: step.attempt,
-            started_at: Some(started_at),
-            ..Default::default()
-        })
+        self.show(
+            &instance,
+            &step,
+            StepView {
+                status: "running",
+                attempts: step.attempt,
+                started_at: Some(started_at),
+                ..Default::default()
+            },
+        )
         .await?;
         let result = self.execute(&instance, &step, def, action, input).await;
         match result {
@@ -86,15 +95,21 @@ impl WorkflowService {
                         self.settings.max_output_bytes
                     );
                     let ended = Ended::Failed(error);
-                    return self.finish(&instance, &definition, &step, Some(started_at), ended).await;
+                    return self
+                        .finish(&instance, &definition, &step, Some(started_at), ended)
+                        .await;
                 }
                 let ended = Ended::Succeeded(output);
-                match self.finish(&instance, &definition, &step, Some(started_at), ended).await {
+                match self
+                    .finish(&instance, &definition, &step, Some(started_at), ended)
+                    .await
+                {
                     // A result DynamoDB refuses for good must not leave the step runnable forever.
                     Err(e) if !e.is_retryable() => {
                         warn!(error = %crate::error::chain(&e), "the result could not be recorded");
                         let ended = Ended::Failed(format!("the result could not be recorded: {e}"));
-                        self.finish(&instance, &definition, &step, Some(started_at), ended).await
+                        self.finish(&instance, &definition, &step, Some(started_at), ended)
+                            .await
                     }
                     other => other,
                 }
@@ -104,7 +119,8 @@ impl WorkflowService {
             }
             Err(e) => {
                 let ended = Ended::Failed(e.message);
-                self.finish(&instance, &definition, &step, Some(started_at), ended).await
+                self.finish(&instance, &definition, &step, Some(started_at), ended)
+                    .await
             }
         }
     }
@@ -178,7 +194,10 @@ impl WorkflowService {
             status: state,
         }];
         for dependent in definition.dependents(&step.name) {
-            let runs = dependent.run_after.get(&step.name).is_some_and(|o| o.contains(&outcome));
+            let runs = dependent
+                .run_after
+                .get(&step.name)
+                .is_some_and(|o| o.contains(&outcome));
             writes.push(WorkflowWrite::ResolveDependency {
                 workflow_id: step.workflow_id.clone(),
                 sk: StepRecord::sk_for(StepKind::Step, &dependent.name),
@@ -210,7 +229,11 @@ impl WorkflowService {
         }
         let view = StepView {
             status: state.as_str(),
-            attempts: if matches!(ended, Ended::Skipped) { 0 } else { step.attempt },
+            attempts: if matches!(ended, Ended::Skipped) {
+                0
+            } else {
+                step.attempt
+            },
             started_at,
             finished_at: Some(now_millis()),
             output,
@@ -409,11 +432,12 @@ impl WorkflowService {
         if let Some(cause) = &instance.cause {
             sets.push((path(&["cause"]), Value::from(cause.as_str())));
         }
-        sets.extend(
-            order
-                .iter()
-                .map(|name| (path(&["steps", name, "compensation"]), json!({"status": "waiting", "attempts": 0}))),
-        );
+        sets.extend(order.iter().map(|name| {
+            (
+                path(&["steps", name, "compensation"]),
+                json!({"status": "waiting", "attempts": 0}),
+            )
+        }));
         writes.push(WorkflowWrite::UpdateInstance(InstanceUpdate {
             workflow_id: workflow_id.to_owned(),
             compensation_order: Some(order),

@@ -305,7 +305,9 @@ impl WorkflowService {
         }
         if new.status == InstanceStatus::Running && new.pending == 0 && old.is_none_or(|o| o.pending != 0) {
             debug!(workflow_id = %new.workflow_id, "every step finished");
-            return self.finalize(new, InstanceStatus::Succeeded, InstanceStatus::Running).await;
+            return self
+                .finalize(new, InstanceStatus::Succeeded, InstanceStatus::Running)
+                .await;
         }
         Ok(())
     }
@@ -332,7 +334,8 @@ impl WorkflowService {
                 (path(&["finishedAt"]), Value::from(now)),
             ],
         };
-        self.commit(vec![WorkflowWrite::UpdateInstance(update), progress]).await?;
+        self.commit(vec![WorkflowWrite::UpdateInstance(update), progress])
+            .await?;
         Ok(())
     }
 

@@ -13,8 +13,11 @@ pub trait WorkflowStore: Send + Sync {
     /// A strongly consistent read of an instance.
     async fn instance(&self, workflow_id: &str) -> Result<Option<InstanceRecord>>;
     /// Strongly consistent reads of an instance and one of its step items, in one request.
-    async fn instance_and_step(&self, workflow_id: &str, sk: &str)
-        -> Result<(Option<InstanceRecord>, Option<StepRecord>)>;
+    async fn instance_and_step(
+        &self,
+        workflow_id: &str,
+        sk: &str,
+    ) -> Result<(Option<InstanceRecord>, Option<StepRecord>)>;
     /// Up to `limit` timers due at or before `now` (ms), earliest first.
     async fn due_timers(&self, now: i64, limit: i32) -> Result<Vec<Timer>>;
 }

@@ -100,9 +100,14 @@ pub fn validate(definition: &WorkflowDefinition, actions: &ActionRegistry) -> Re
             problems.extend(malformed.into_iter().map(|p| format!("step {:?}: {p}", step.name)));
             for reference in found {
                 if let Reference::Output { step: source, .. } = reference {
-                    let runs_after = ancestors.get(step.name.as_str()).is_some_and(|a| a.contains(source.as_str()));
+                    let runs_after = ancestors
+                        .get(step.name.as_str())
+                        .is_some_and(|a| a.contains(source.as_str()));
                     if !names.contains(source.as_str()) {
-                        problems.push(format!("step {:?} reads the output of unknown step {source:?}", step.name));
+                        problems.push(format!(
+                            "step {:?} reads the output of unknown step {source:?}",
+                            step.name
+                        ));
                     } else if !runs_after {
                         problems.push(format!(
                             "step {:?} reads the output of {source:?} but does not run after it",
