@@ -167,17 +167,16 @@ pub struct ActorRegistry {
 }
 
 impl ActorRegistry {
+    /// A registry holding only the read-only `workflow` progress actor type, which every
+    /// deployment needs so clients can subscribe to workflow runs.
     pub fn new() -> Self {
-        Self::default()
+        Self::default().with(crate::workflow::WorkflowProgress)
     }
 
-    /// The example actors shipped with the platform, `counter` and `todo`, plus the
-    /// read-only `workflow` progress actors.
+    /// [`ActorRegistry::new`] plus the example actors shipped with the platform, `counter`
+    /// and `todo`.
     pub fn with_examples() -> Self {
-        Self::new()
-            .with(Counter)
-            .with(TodoList)
-            .with(crate::workflow::WorkflowProgress)
+        Self::new().with(Counter).with(TodoList)
     }
 
     pub fn with(mut self, actor: impl Actor) -> Self {
