@@ -429,7 +429,12 @@ async fn a_crash_after_the_action_reruns_it_with_the_same_key_and_one_effect() {
 async fn cancel_stops_the_run_and_compensates_what_completed() {
     let definition = WorkflowDefinition::new("long")
         .step(Step::new("a", "effect").compensate_with("undo"))
-        .step(Step::new("b", "sleep").after("a").input(json!({"ms": 600})))
+        .step(
+            Step::new("b", "sleep")
+                .after("a")
+                .input(json!({"ms": 600}))
+                .compensate_with("undo"),
+        )
         .step(Step::new("c", "effect").after("b").compensate_with("undo"));
     let rig = WorkflowRig::start(register(vec![definition]), dynamo).await;
     let started = rig
@@ -450,11 +455,22 @@ async fn cancel_stops_the_run_and_compensates_what_completed() {
     assert_eq!(status, InstanceStatus::Compensating);
     let instance = rig.wait_final("cancel-me").await;
     assert_eq!(instance.status, InstanceStatus::Cancelled);
+    // `b` was running when the instance was cancelled: it finishes after the chain (which
+    // only knew `a`) ended, and gets a compensation of its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !rig.runs().contains_key("undo:b") {
+        assert!(std::time::Instant::now() < deadline, "{:?}", rig.runs());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(rig.esm.wait_idle(Duration::from_secs(30)).await);
     let runs = rig.runs();
     assert_eq!(runs.get("c"), None, "{runs:?}");
     assert_eq!(runs["undo:a"], 1, "{runs:?}");
+    assert_eq!(runs["undo:b"], 1, "{runs:?}");
     let (state, _) = progress(&rig, &instance).await;
     assert_eq!(state["status"], "cancelled");
+    assert_eq!(state["steps"]["b"]["status"], "succeeded");
+    assert_eq!(state["steps"]["b"]["compensation"]["status"], "succeeded", "{state}");
     assert_eq!(state["steps"]["c"]["status"], "cancelled");
     let other = statecast::ids::TenantId::new("other").expect("tenant");
     assert!(

@@ -50,11 +50,13 @@ impl WorkflowService {
                 format!("{} is not in the definition", step.name),
             ));
         };
-        let expected = match step.kind {
-            StepKind::Step => InstanceStatus::Running,
-            StepKind::Compensation => InstanceStatus::Compensating,
+        let runs_now = match step.kind {
+            StepKind::Step => instance.status == InstanceStatus::Running,
+            // A late compensation (its step finished after the instance stopped) runs even
+            // once the instance has ended.
+            StepKind::Compensation => instance.status != InstanceStatus::Running,
         };
-        if instance.status != expected {
+        if !runs_now {
             return self.cancel_step(&instance, &step).await;
         }
         if step.kind == StepKind::Step && step.unmet > 0 {
@@ -222,6 +224,12 @@ impl WorkflowService {
             Ended::Skipped => (None, None),
         };
         let unhandled = matches!(ended, Ended::Failed(_)) && !definition.handles_failure_of(&step.name);
+        // A step with a compensation is recorded as completed only while the instance runs;
+        // if it stopped meanwhile, the step gets a compensation of its own (below).
+        let compensable = matches!(ended, Ended::Succeeded(_)) && def.is_some_and(|d| d.compensation.is_some());
+        if compensable {
+            update.require = Some(InstanceStatus::Running);
+        }
         if let (true, Some(error)) = (unhandled, error) {
             update.status = Some(InstanceStatus::Compensating);
             update.cause = Some(format!("step {} failed: {error}", step.name));
@@ -240,19 +248,33 @@ impl WorkflowService {
             error,
             next_attempt_at: None,
         };
+        let mut shown = view.to_value();
         writes.push(WorkflowWrite::UpdateInstance(update.clone()));
-        writes.push(self.progress_write(instance, step, &view));
+        writes.push(self.progress_value(instance, step, shown.clone()));
         info!(workflow_id = %step.workflow_id, step = %step.name, status = state.as_str(), "step finished");
-        if self.commit(writes.clone()).await? == Commit::Refused && unhandled {
-            // The instance stopped running while the action ran: record the failure without
-            // moving the instance again.
-            let last = writes.len() - 2;
-            writes[last] = WorkflowWrite::UpdateInstance(InstanceUpdate {
+        if self.commit(writes.clone()).await? == Commit::Refused && (unhandled || compensable) {
+            // The instance stopped running while the action ran (or this is a duplicate, which
+            // the step's own condition refuses again): record the outcome without moving the
+            // instance, and undo a completed step's effect with a compensation of its own.
+            writes.truncate(writes.len() - 2);
+            writes.push(WorkflowWrite::UpdateInstance(InstanceUpdate {
                 status: None,
                 cause: None,
                 require: None,
+                completed: None,
                 ..update
-            });
+            }));
+            if compensable {
+                info!(workflow_id = %step.workflow_id, step = %step.name, "finished after the instance stopped; compensating it");
+                writes.push(WorkflowWrite::PutStep(StepRecord::new(
+                    &step.workflow_id,
+                    StepKind::Compensation,
+                    &step.name,
+                    0,
+                )));
+                shown["compensation"] = json!({"status": "waiting", "attempts": 0});
+            }
+            writes.push(self.progress_value(instance, step, shown));
             self.commit(writes).await?;
         }
         Ok(())
@@ -290,6 +312,15 @@ impl WorkflowService {
         };
         let mut sets = vec![(path(&["steps", &step.name, "compensation"]), view.to_value())];
         let order = &instance.compensation_order;
+        if !order.contains(&step.name) {
+            // A late compensation (see `finish_step`): outside the chain, it ends nothing.
+            writes.push(WorkflowWrite::Progress {
+                actor: instance.progress.clone(),
+                sets,
+            });
+            self.commit(writes).await?;
+            return Ok(());
+        }
         let next = order
             .iter()
             .position(|s| s == &step.name)
@@ -458,13 +489,17 @@ impl WorkflowService {
     }
 
     fn progress_write(&self, instance: &InstanceRecord, step: &StepRecord, view: &StepView<'_>) -> WorkflowWrite {
+        self.progress_value(instance, step, view.to_value())
+    }
+
+    fn progress_value(&self, instance: &InstanceRecord, step: &StepRecord, value: Value) -> WorkflowWrite {
         let at = match step.kind {
             StepKind::Step => path(&["steps", &step.name]),
             StepKind::Compensation => path(&["steps", &step.name, "compensation"]),
         };
         WorkflowWrite::Progress {
             actor: instance.progress.clone(),
-            sets: vec![(at, view.to_value())],
+            sets: vec![(at, value)],
         }
     }
 }
