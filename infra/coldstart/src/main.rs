@@ -74,6 +74,7 @@ fn common_env(endpoint: &str, tables: &TableNames, runtime: &str) -> Vec<(String
         ("CONNECTIONS_TABLE", &tables.connections),
         ("SUBSCRIPTIONS_TABLE", &tables.subscriptions),
         ("ACTORS_TABLE", &tables.actors),
+        ("WORKFLOWS_TABLE", &tables.workflows),
         ("DEFAULT_TENANT", "dev"),
         ("CONNECTIONS_ENDPOINT", "http://127.0.0.1:9/bench"),
         ("JWT_SECRET", JWT_SECRET),
@@ -106,6 +107,12 @@ fn functions() -> Vec<Function> {
         Function {
             binary: "statecast-fanout",
             event: fixture("tests/fixtures/stream-modify.json"),
+        },
+        Function {
+            binary: "statecast-workflow",
+            // The timer schedule's event: one Query of the due-time index.
+            event: r#"{"version":"0","id":"cold","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#
+                .to_owned(),
         },
         Function {
             binary: "statecast-authorizer",
