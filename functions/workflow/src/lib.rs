@@ -15,13 +15,33 @@ use statecast::workflow_events::workflow_stream_item;
 use tracing::info;
 
 /// What invokes the function.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum WorkflowEvent {
     /// The workflows table's stream.
     Stream(Event),
     /// The timer schedule (an EventBridge scheduled event; its content is not used).
     Schedule(Value),
+}
+
+/// Dispatches on the event's shape: `Records` is a stream batch (which must then decode, or
+/// the invocation fails and the mapping retries it: a batch is never mistaken for a tick and
+/// dropped); `source: "aws.events"` is the schedule; anything else is refused.
+impl<'de> Deserialize<'de> for WorkflowEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let value = Value::deserialize(deserializer)?;
+        if value.get("Records").is_some() {
+            return serde_json::from_value(value)
+                .map(WorkflowEvent::Stream)
+                .map_err(|e| D::Error::custom(format!("invalid DynamoDB stream event: {e}")));
+        }
+        if value.get("source").and_then(Value::as_str) == Some("aws.events") {
+            return Ok(WorkflowEvent::Schedule(value));
+        }
+        Err(D::Error::custom(
+            "expected a DynamoDB stream event (Records) or a scheduled event (source aws.events)",
+        ))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -51,4 +71,24 @@ pub async fn stream_handler(service: &WorkflowService, batch: Event) -> DynamoDb
     let failed = service.process(items).await;
     info!(records, failed = failed.len(), "workflow records processed");
     batch_response(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_told_apart_by_shape_and_a_broken_batch_is_an_error() {
+        let stream: WorkflowEvent = serde_json::from_str(r#"{"Records": []}"#).expect("stream");
+        assert!(matches!(stream, WorkflowEvent::Stream(e) if e.records.is_empty()));
+        let tick: WorkflowEvent =
+            serde_json::from_str(r#"{"source": "aws.events", "detail-type": "Scheduled Event"}"#).expect("tick");
+        assert!(matches!(tick, WorkflowEvent::Schedule(_)));
+        let broken = serde_json::from_str::<WorkflowEvent>(r#"{"Records": [{"eventName": 7}]}"#);
+        assert!(broken
+            .expect_err("refused")
+            .to_string()
+            .contains("invalid DynamoDB stream event"));
+        assert!(serde_json::from_str::<WorkflowEvent>(r#"{"hello": 1}"#).is_err());
+    }
 }
