@@ -7,6 +7,7 @@ mod actors;
 mod connections;
 mod subscriptions;
 mod tables;
+mod workflow_writes;
 mod workflows;
 
 use std::collections::HashMap;

@@ -20,7 +20,8 @@
 //! - [`action`], [`registry`]: actions and workflows by name; [`example`]: the `order` saga.
 //! - [`model`]: stored items and the writes a commit is made of; [`store`]: the port.
 //! - [`progress`]: the read-only `workflow` actor type and its state shape.
-//! - `service`: start, cancel, batches, timers; `run`: one step's execution.
+//! - `service`: start, cancel, batches, timers; `run`: one step's execution; `saga`: the
+//!   compensation chain.
 
 pub mod action;
 pub mod definition;
@@ -30,6 +31,7 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 mod run;
+mod saga;
 mod service;
 pub mod store;
 pub mod validate;
