@@ -12,9 +12,13 @@ if [ -n "$quick" ]; then runs=5; calls=50; big=200; measure=1; fi
 
 out=BENCHMARKS.md.tmp
 section() { printf '\n## %s\n\n' "$1" >>"$out"; }
-run() { # run <title> <command...>: the command, then its output verbatim
+failed=0
+run() { # run <command...>: the command, then its output verbatim; a failure is written down, not fatal
   printf '`%s`\n\n```\n' "$*" >>"$out"
-  "$@" 2>&1 | tee -a "$out"
+  if ! "$@" 2>&1 | tee -a "$out"; then
+    echo "(this command failed; the figures above are incomplete)" | tee -a "$out"
+    failed=1
+  fi
   printf '```\n' >>"$out"
 }
 
@@ -31,7 +35,7 @@ run() { # run <title> <command...>: the command, then its output verbatim
 cargo build --release --workspace --bins --examples >/dev/null 2>&1 || cargo build --release --workspace --bins
 
 section "Fan-out: all subscribers delivered, ours vs a raw broadcast ceiling"
-echo "Per call: time from sending \`call\` until every subscriber holds the new version. The ceiling is an in-memory tokio broadcast server driven by the same client code; ours is the full local stack (DynamoDB write → stream → fan-out handler → @connections over HTTP → gateway → sockets)." >>"$out"
+echo "Per call: time from sending \`call\` until every subscriber holds the new version. The ceiling is an in-memory tokio broadcast server driven by the same client code; ours is the full local stack (DynamoDB write → stream → fan-out handler → @connections → gateway → sockets), with the fan-out's @connections posts delivered in-process (the local default; \`statecast-local --connections-transport http\` posts through the SDK over HTTP instead)." >>"$out"
 echo >>"$out"
 for n in 1 100 "$big"; do
   run target/release/statecast-loadtest --subscribers "$n" --calls "$calls"
@@ -46,13 +50,14 @@ section "Criterion micro-benchmarks"
 for bench in delta fanout protocol; do
   printf '`cargo bench -p statecast --bench %s`\n\n```\n' "$bench" >>"$out"
   cargo bench -p statecast --bench "$bench" -- --warm-up-time 1 --measurement-time "$measure" 2>/dev/null \
-    | grep -E '^[A-Za-z0-9_/ .-]+$|time:|thrpt:' | tee -a "$out"
+    | grep -E '^[A-Za-z0-9_/ .-]+$|time:|thrpt:' | tee -a "$out" || { echo "(cargo bench failed)" | tee -a "$out"; failed=1; }
   printf '```\n' >>"$out"
 done
 
 section "Cost per operation (counted with an SDK interceptor on the embedded engine)"
 printf '`cargo test -p statecast-tests --test cost -- --nocapture`\n\n' >>"$out"
-cargo test -p statecast-tests --test cost -- --nocapture --test-threads 1 2>/dev/null | grep -E '^\|' | tee -a "$out"
+cargo test -p statecast-tests --test cost -- --nocapture --test-threads 1 2>/dev/null | grep -E '^\|' | tee -a "$out" \
+  || { echo "(the cost test failed)" | tee -a "$out"; failed=1; }
 
 section "Deployment size (cargo lambda build --release --arm64 --output-format zip)"
 if command -v cargo-lambda >/dev/null 2>&1; then
@@ -74,3 +79,4 @@ fi
 
 mv "$out" BENCHMARKS.md
 echo "wrote BENCHMARKS.md"
+exit "$failed"

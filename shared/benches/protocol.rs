@@ -4,7 +4,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use statecast::protocol::{parse_client_message, ClientMessage, ProtocolError};
 use std::hint::black_box;
 
-const FRAMES: [(&str, &str); 4] = [
+const FRAMES: [(&str, &str); 7] = [
     ("subscribe", r#"{"action":"subscribe","id":1,"actor":"todo/groceries"}"#),
     (
         "unsubscribe",
@@ -15,6 +15,18 @@ const FRAMES: [(&str, &str); 4] = [
         r#"{"action":"call","id":2,"actor":"todo/groceries","method":"add","args":{"title":"milk"}}"#,
     ),
     ("ping", r#"{"action":"ping","id":4}"#),
+    (
+        "workflow.start",
+        r#"{"action":"workflow.start","id":6,"workflow":"checkout","input":{"cart":"c-1"},"workflowId":"order-1"}"#,
+    ),
+    (
+        "workflow.cancel",
+        r#"{"action":"workflow.cancel","id":7,"workflowId":"order-1"}"#,
+    ),
+    (
+        "workflow.status",
+        r#"{"action":"workflow.status","id":8,"workflowId":"order-1"}"#,
+    ),
 ];
 
 /// Valid JSON whose `call` lacks `method`: refused only after the full parse.
@@ -26,6 +38,9 @@ fn kind(message: &ClientMessage) -> &'static str {
         ClientMessage::Unsubscribe { .. } => "unsubscribe",
         ClientMessage::Call { .. } => "call",
         ClientMessage::Ping { .. } => "ping",
+        ClientMessage::WorkflowStart { .. } => "workflow.start",
+        ClientMessage::WorkflowCancel { .. } => "workflow.cancel",
+        ClientMessage::WorkflowStatus { .. } => "workflow.status",
     }
 }
 

@@ -112,11 +112,28 @@ impl<'a> Differ<'a> {
         }
     }
 
+    /// The JSON Pointer of the current path, built in one string (an index is written in place,
+    /// not through a temporary token).
     fn pointer(&self) -> PointerBuf {
-        PointerBuf::from_tokens(self.path.iter().map(|segment| match segment {
-            Segment::Key(key) => Token::new(*key),
-            Segment::Index(index) => Token::from(*index),
-        }))
+        use std::fmt::Write as _;
+        let mut pointer = String::with_capacity(self.path.len() * 8);
+        for segment in &self.path {
+            pointer.push('/');
+            match segment {
+                Segment::Key(key) => pointer.push_str(Token::new(*key).encoded()),
+                // Writing to a String cannot fail.
+                Segment::Index(index) => {
+                    let _ = write!(pointer, "{index}");
+                }
+            }
+        }
+        // Every token above is encoded, so the pointer parses; token by token otherwise.
+        PointerBuf::parse(pointer).unwrap_or_else(|_| {
+            PointerBuf::from_tokens(self.path.iter().map(|segment| match segment {
+                Segment::Key(key) => Token::new(*key),
+                Segment::Index(index) => Token::from(*index),
+            }))
+        })
     }
 }
 
@@ -140,7 +157,10 @@ pub fn change(old: &Value, new: &Value) -> Change {
 
 /// Length of `value` as compact JSON, counted without building the string.
 pub fn serialized_len(value: &impl serde::Serialize) -> usize {
-    let mut counter = ByteCounter { len: 0, limit: None };
+    let mut counter = ByteCounter {
+        len: 0,
+        limit: usize::MAX,
+    };
     // Writing into an unlimited counter cannot fail.
     let _ = serde_json::to_writer(&mut counter, value);
     counter.len
@@ -148,27 +168,25 @@ pub fn serialized_len(value: &impl serde::Serialize) -> usize {
 
 /// Whether `value` as compact JSON is longer than `limit` bytes; stops counting past `limit`.
 pub fn serialized_len_exceeds(value: &impl serde::Serialize, limit: usize) -> bool {
-    let mut counter = ByteCounter {
-        len: 0,
-        limit: Some(limit),
-    };
+    let mut counter = ByteCounter { len: 0, limit };
     // The only error a counter returns is "past the limit".
     serde_json::to_writer(&mut counter, value).is_err() || counter.len > limit
 }
 
+/// Counts the bytes written; refuses a write that takes it past `limit`.
 struct ByteCounter {
     len: usize,
-    limit: Option<usize>,
+    limit: usize,
 }
 
 impl std::io::Write for ByteCounter {
     #[inline]
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.len += buf.len();
-        match self.limit {
-            Some(limit) if self.len > limit => Err(std::io::Error::other("past the limit")),
-            _ => Ok(buf.len()),
+        if self.len > self.limit {
+            return Err(std::io::ErrorKind::Other.into());
         }
+        Ok(buf.len())
     }
     #[inline]
     fn flush(&mut self) -> std::io::Result<()> {

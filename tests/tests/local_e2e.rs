@@ -1,5 +1,6 @@
 //! End-to-end through local mode: real WebSocket clients against the gateway, the embedded
-//! engine's stream driving the fan-out handler, `@connections` over HTTP.
+//! engine's stream driving the fan-out handler, `@connections` in-process (the default) and,
+//! where the test says so, over HTTP with the SDK client as deployed.
 
 use std::time::Duration;
 
@@ -7,12 +8,22 @@ use serde_json::{json, Value};
 use statecast::ids::{ActorKey, ConnectionId, TenantId};
 use statecast::ports::{ActorStore, ConnectionStore, SubscriptionStore};
 use statecast::records::{ConnectionRecord, SubscriptionRecord};
+use statecast_local::gateway::ConnectionsTransport;
 use statecast_local::{LocalOptions, LocalStack};
 use statecast_tests::replica::{Applied, Replica};
 use statecast_tests::ws_client::{Received, WsClient};
 
 async fn start() -> LocalStack {
     start_with(LocalOptions::default()).await
+}
+
+/// The fan-out posts with `transport`.
+async fn start_posting(transport: ConnectionsTransport) -> LocalStack {
+    start_with(LocalOptions {
+        connections_transport: transport,
+        ..LocalOptions::default()
+    })
+    .await
 }
 
 /// On an ephemeral port; against the external endpoint when the harness is switched to one.
@@ -58,7 +69,17 @@ async fn follow_until(client: &mut WsClient, replica: &mut Replica, version: u64
 /// snapshot + deltas rebuild exactly the stored state with `from`/`to` chained.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_subscribers_converge_on_the_stored_state() {
-    let stack = start().await;
+    two_subscribers_converge(ConnectionsTransport::InProcess).await;
+}
+
+/// The same through the `@connections` HTTP API: the SDK's PostToConnection, SigV4 and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_subscribers_converge_through_the_http_connections_api() {
+    two_subscribers_converge(ConnectionsTransport::Http).await;
+}
+
+async fn two_subscribers_converge(transport: ConnectionsTransport) {
+    let stack = start_posting(transport).await;
     let (mut alice, mut bob) = (
         WsClient::connect(&stack.ws_url).await,
         WsClient::connect(&stack.ws_url).await,
@@ -97,7 +118,17 @@ async fn two_subscribers_converge_on_the_stored_state() {
 /// `$disconnect` was lost is removed on the first post that answers 410.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vanished_clients_are_cleaned_up() {
-    let stack = start().await;
+    vanished_clients_are_cleaned_up_with(ConnectionsTransport::InProcess).await;
+}
+
+/// The same when the 410 comes from the `@connections` HTTP API as a `GoneException`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_clients_are_cleaned_up_over_http() {
+    vanished_clients_are_cleaned_up_with(ConnectionsTransport::Http).await;
+}
+
+async fn vanished_clients_are_cleaned_up_with(transport: ConnectionsTransport) {
+    let stack = start_posting(transport).await;
     let store = store(&stack);
     let mut watcher = WsClient::connect(&stack.ws_url).await;
     subscribe(&mut watcher, "counter/c").await;
@@ -133,23 +164,20 @@ async fn vanished_clients_are_cleaned_up() {
     let frame = watcher.frame().await;
     assert_eq!(frame["version"], json!(1), "{frame}");
 
+    // The fan-out drops the ghost's subscription, then its connection record: wait for both.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let subscribers = store.subscribers(&key, None).await.expect("query").connections;
-        if subscribers.len() == 1 {
+        let ghost_record = store.get_connection(&ghost).await.expect("get");
+        if subscribers.len() == 1 && ghost_record.is_none() {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "left-over subscribers: {subscribers:?}"
+            "left-over subscribers: {subscribers:?}; the 410 left the ghost: {ghost_record:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        store.get_connection(&ghost).await.expect("get"),
-        None,
-        "the 410 removed the ghost"
-    );
     stack.shutdown().await;
 }
 

@@ -10,7 +10,7 @@ use tracing::info;
 
 pub async fn handler(service: &FanoutService, event: LambdaEvent<Event>) -> Result<DynamoDbEventResponse, Error> {
     let records = event.payload.records.len();
-    let items = event.payload.records.iter().map(stream_item).collect();
+    let items = event.payload.records.into_iter().map(stream_item).collect();
     let outcome = service.fan_out(items).await;
     info!(
         records,

@@ -8,6 +8,11 @@ use statecast::connections_api::ApiGatewaySender;
 use statecast::dynamo::DynamoStore;
 use statecast::service::{DisconnectService, FanoutService};
 
+/// Decoding stream images and diffing states allocate a lot: mimalloc makes the handler
+/// about a quarter faster than the system allocator (`cargo bench -p statecast --bench fanout`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();

@@ -137,15 +137,7 @@ pub async fn drive(url: &str, options: &DriverOptions) -> Result<Measurement, Lo
 
 /// `counter/load-<random hex>`: no earlier run shares it.
 fn fresh_actor() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    format!("counter/load-{:016x}", hasher.finish())
+    format!("counter/load-{:016x}", statecast::backoff::random_u64())
 }
 
 async fn close(sinks: &mut [Sink]) {

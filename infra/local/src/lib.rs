@@ -6,7 +6,8 @@
 //! # Layout
 //! - [`stack`]: starts and stops everything ([`LocalStack`], [`LocalOptions`]).
 //! - [`engine`]: the embedded (or external) DynamoDB endpoint, loopback SDK config, TTL sweeper.
-//! - [`gateway`]: WebSocket routes, API Gateway events, quotas, the `@connections` API.
+//! - [`gateway`]: WebSocket routes, API Gateway events, quotas, the `@connections` API (over HTTP,
+//!   and in-process for the fan-out).
 //! - [`esm`]: the event source mapping emulator (stream → handler batches, retries, bisect, on-failure sink).
 //! - [`stream_records`]: Streams API records → Lambda `DynamoDbEvent` records.
 //! - [`workflows`]: the workflow function on the workflows stream and the timer sweep tick.

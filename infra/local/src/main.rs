@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use statecast_authorizer::AuthConfig;
+use statecast_local::gateway::ConnectionsTransport;
 use statecast_local::{LocalOptions, LocalStack};
 
 /// Runs the WebSocket API, @connections, DynamoDB with Streams and the fan-out locally.
@@ -51,6 +52,10 @@ struct RunArgs {
     /// Seconds between TTL sweeps of the embedded engine.
     #[arg(long, default_value_t = 60)]
     ttl_sweep_secs: u64,
+    /// How the fan-out reaches `@connections`: `in-process` (straight to the sockets) or `http`
+    /// (the AWS SDK's PostToConnection against this gateway, as deployed).
+    #[arg(long, default_value = "in-process")]
+    connections_transport: ConnectionsTransport,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -163,6 +168,7 @@ fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::
         table_prefix: args.table_prefix,
         dev_tenant: Some(args.dev_tenant),
         ttl_sweep_interval: Duration::from_secs(args.ttl_sweep_secs.max(1)),
+        connections_transport: args.connections_transport,
         auth,
         ..LocalOptions::default()
     };

@@ -15,6 +15,7 @@ use statecast::actor::ActorRegistry;
 use statecast::connections_api::ApiGatewaySender;
 use statecast::dynamo::{create_tables, DynamoStore, TableNames};
 use statecast::ids::TenantId;
+use statecast::ports::ConnectionSender;
 use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService, Settings};
 use statecast::workflow::example::example_registry;
 use statecast::workflow::{WorkflowRegistry, WorkflowService, WorkflowSettings};
@@ -24,7 +25,7 @@ use tracing::info;
 
 use crate::engine::{loopback_sdk_config, Engine, EngineError};
 use crate::esm::{stream_arn, EsmConfig, EsmHandle, EventSourceMapping, StreamHandler};
-use crate::gateway::{self, AuthorizerFn, Gateway, Limits, Routes, WsHandler};
+use crate::gateway::{self, AuthorizerFn, ConnectionsTransport, Gateway, InProcessSender, Limits, Routes, WsHandler};
 use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use statecast_authorizer::{AuthConfig, Authorizer};
 
@@ -54,6 +55,8 @@ pub struct LocalOptions {
     pub workflow_settings: WorkflowSettings,
     /// How often due durable timers are fired (a schedule event in AWS).
     pub timer_sweep_interval: Duration,
+    /// How the fan-out posts to `@connections`: in-process (fast) or over HTTP with the SDK.
+    pub connections_transport: ConnectionsTransport,
 }
 
 impl Default for LocalOptions {
@@ -74,6 +77,7 @@ impl Default for LocalOptions {
             workflows: Arc::new(example_registry()),
             workflow_settings: WorkflowSettings::default(),
             timer_sweep_interval: Duration::from_millis(250),
+            connections_transport: ConnectionsTransport::default(),
         }
     }
 }
@@ -171,12 +175,21 @@ impl LocalStack {
             let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
         });
 
-        let fanout = fanout_handler(&sdk, &connections_url, &store, &registry, &settings);
+        let transport = options.connections_transport;
+        let fanout = fanout_handler(
+            &sdk,
+            &connections_url,
+            &gateway,
+            transport,
+            &store,
+            &registry,
+            &settings,
+        );
         let arn = stream_arn(&dynamo, &tables.actors)
             .await
             .map_err(|e| StartError::Stream(e.to_string()))?;
         let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-        let esm = EventSourceMapping::start(streams, arn, options.esm.clone(), fanout);
+        let esm = EventSourceMapping::start_woken_by(streams, arn, options.esm.clone(), fanout, gateway.routed());
         let workflow_arn = stream_arn(&dynamo, &tables.workflows)
             .await
             .map_err(|e| StartError::Stream(e.to_string()))?;
@@ -294,19 +307,27 @@ fn authorizer(config: AuthConfig) -> Result<AuthorizerFn, statecast_authorizer::
     }))
 }
 
+/// The fan-out Lambda's handler; its `@connections` posts go in-process or over HTTP.
 fn fanout_handler(
     sdk: &SdkConfig,
     connections_url: &str,
+    gateway: &Arc<Gateway>,
+    transport: ConnectionsTransport,
     store: &Arc<DynamoStore>,
     registry: &Arc<ActorRegistry>,
     settings: &Settings,
 ) -> StreamHandler {
-    let management = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
-        .endpoint_url(connections_url)
-        .build();
-    let sender = Arc::new(ApiGatewaySender::new(aws_sdk_apigatewaymanagement::Client::from_conf(
-        management,
-    )));
+    let sender: Arc<dyn ConnectionSender> = match transport {
+        ConnectionsTransport::InProcess => Arc::new(InProcessSender::new(gateway.clone())),
+        ConnectionsTransport::Http => {
+            let management = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+                .endpoint_url(connections_url)
+                .build();
+            Arc::new(ApiGatewaySender::new(aws_sdk_apigatewaymanagement::Client::from_conf(
+                management,
+            )))
+        }
+    };
     let cleanup = DisconnectService::new(store.clone(), store.clone());
     let service = Arc::new(FanoutService::new(
         store.clone(),

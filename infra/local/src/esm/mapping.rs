@@ -20,6 +20,8 @@ pub struct EventSourceMapping {
     progress: watch::Sender<Progress>,
     described_at: Option<Instant>,
     described_ok: bool,
+    /// Polls at once when this changes (some writer says records may be waiting).
+    wake: Option<watch::Receiver<()>>,
 }
 
 impl EventSourceMapping {
@@ -29,6 +31,29 @@ impl EventSourceMapping {
         stream_arn: String,
         config: EsmConfig,
         handler: StreamHandler,
+    ) -> EsmHandle {
+        Self::spawn(streams, stream_arn, config, handler, None)
+    }
+
+    /// Like [`EventSourceMapping::start`], and an idle mapping polls as soon as `wake` changes
+    /// instead of waiting out [`EsmConfig::poll_interval`] (which still bounds the wait for
+    /// writes nobody signals).
+    pub fn start_woken_by(
+        streams: aws_sdk_dynamodbstreams::Client,
+        stream_arn: String,
+        config: EsmConfig,
+        handler: StreamHandler,
+        wake: watch::Receiver<()>,
+    ) -> EsmHandle {
+        Self::spawn(streams, stream_arn, config, handler, Some(wake))
+    }
+
+    fn spawn(
+        streams: aws_sdk_dynamodbstreams::Client,
+        stream_arn: String,
+        config: EsmConfig,
+        handler: StreamHandler,
+        wake: Option<watch::Receiver<()>>,
     ) -> EsmHandle {
         let shared = Arc::new(Shared::default());
         let (stop, stop_rx) = watch::channel(false);
@@ -47,6 +72,7 @@ impl EventSourceMapping {
             progress: progress_tx,
             described_at: None,
             described_ok: false,
+            wake,
         };
         let task = tokio::spawn(mapping.run().instrument(span));
         EsmHandle::new(shared, progress, stop, task)
@@ -63,11 +89,28 @@ impl EventSourceMapping {
                 p.rounds += 1;
                 p.idle = idle;
             });
-            if !worked && self.ctx.pause(self.ctx.config.poll_interval).await {
+            if !worked && self.idle().await {
                 break;
             }
         }
         info!("event source mapping stopped");
+    }
+
+    /// Waits `poll_interval`, or less when woken; returns whether to stop.
+    async fn idle(&mut self) -> bool {
+        let interval = self.ctx.config.poll_interval;
+        let Some(wake) = self.wake.as_mut() else {
+            return self.ctx.pause(interval).await;
+        };
+        let (stop, woken) = tokio::select! {
+            stop = self.ctx.pause(interval) => (stop, Ok(())),
+            woken = wake.changed() => (self.ctx.stopping(), woken),
+        };
+        if woken.is_err() {
+            // Nobody can wake us any more: plain polling from now on.
+            self.wake = None;
+        }
+        stop
     }
 
     fn refresh_due(&self) -> bool {

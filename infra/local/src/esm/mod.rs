@@ -25,6 +25,9 @@
 //!   without an invocation; records without a creation time never expire.
 //! - A handler that panics or exceeds `function_timeout` counts as a function error.
 //! - `shutdown` lets an in-flight invocation finish and checkpoint, then stops.
+//! - An idle mapping polls every [`EsmConfig::poll_interval`]; one started with
+//!   [`EventSourceMapping::start_woken_by`] also polls as soon as its wake signal changes
+//!   (local mode: after every gateway route invocation, so a `call`'s change is read at once).
 //!
 //! # Layout
 //! - `config`: [`EsmConfig`], [`StartingPosition`], the retry back-off.

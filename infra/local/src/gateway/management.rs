@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::registry::Outbound;
+use super::registry::{Connection, Outbound};
 use super::Gateway;
 
 pub async fn handle(
@@ -40,35 +40,28 @@ pub async fn handle_staged(
 }
 
 fn manage(gateway: &Gateway, id: &str, method: Method, body: Bytes) -> Response {
-    let Some(connection) = gateway.registry.get(id).filter(|c| c.is_open()) else {
-        return error(StatusCode::GONE, "GoneException", &format!("connection {id} is gone"));
-    };
     match method {
-        Method::POST => {
-            if body.len() > gateway.limits.max_message_bytes {
-                let message = format!(
-                    "{} bytes exceed the {} byte message limit",
-                    body.len(),
-                    gateway.limits.max_message_bytes
-                );
-                return error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException", &message);
-            }
-            let frame = match String::from_utf8(body.to_vec()) {
-                Ok(text) => Outbound::Text(text),
-                Err(e) => Outbound::Binary(e.into_bytes()),
+        Method::POST => match post(gateway, id, body) {
+            Ok(()) => StatusCode::OK.into_response(),
+            Err(e @ PostError::Gone) => error(StatusCode::GONE, "GoneException", &e.message(id)),
+            Err(e @ PostError::TooLarge { .. }) => error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLargeException",
+                &e.message(id),
+            ),
+        },
+        Method::GET | Method::DELETE => {
+            let Some(connection) = open_connection(gateway, id) else {
+                return error(StatusCode::GONE, "GoneException", &PostError::Gone.message(id));
             };
-            if connection.tx.send(frame).is_err() {
-                return error(StatusCode::GONE, "GoneException", &format!("connection {id} is gone"));
+            if method == Method::GET {
+                return Json(json!({
+                    "ConnectedAt": iso8601(connection.connected_at),
+                    "LastActiveAt": iso8601(connection.last_active_at.load(Ordering::Relaxed)),
+                    "Identity": { "SourceIp": connection.source_ip, "UserAgent": connection.user_agent },
+                }))
+                .into_response();
             }
-            StatusCode::OK.into_response()
-        }
-        Method::GET => Json(json!({
-            "ConnectedAt": iso8601(connection.connected_at),
-            "LastActiveAt": iso8601(connection.last_active_at.load(Ordering::Relaxed)),
-            "Identity": { "SourceIp": connection.source_ip, "UserAgent": connection.user_agent },
-        }))
-        .into_response(),
-        Method::DELETE => {
             let _ = connection.tx.send(Outbound::Close(1000, String::new()));
             StatusCode::NO_CONTENT.into_response()
         }
@@ -78,6 +71,46 @@ fn manage(gateway: &Gateway, id: &str, method: Method, body: Bytes) -> Response 
             "use POST, GET or DELETE",
         ),
     }
+}
+
+/// Why a post was refused: 410 `GoneException` or 413 `PayloadTooLargeException`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PostError {
+    /// Unknown, closed or still in `$connect`.
+    Gone,
+    TooLarge {
+        len: usize,
+        limit: usize,
+    },
+}
+
+impl PostError {
+    pub(crate) fn message(self, id: &str) -> String {
+        match self {
+            PostError::Gone => format!("connection {id} is gone"),
+            PostError::TooLarge { len, limit } => format!("{len} bytes exceed the {limit} byte message limit"),
+        }
+    }
+}
+
+/// `POST @connections/{id}`: queues `data` on the connection's socket, as the management API
+/// does, whether it arrives over HTTP or from the in-process sender.
+pub(crate) fn post(gateway: &Gateway, id: &str, data: impl Into<Vec<u8>>) -> Result<(), PostError> {
+    let connection = open_connection(gateway, id).ok_or(PostError::Gone)?;
+    let data = data.into();
+    let limit = gateway.limits.max_message_bytes;
+    if data.len() > limit {
+        return Err(PostError::TooLarge { len: data.len(), limit });
+    }
+    let frame = match String::from_utf8(data) {
+        Ok(text) => Outbound::Text(text),
+        Err(e) => Outbound::Binary(e.into_bytes()),
+    };
+    connection.tx.send(frame).map_err(|_| PostError::Gone)
+}
+
+fn open_connection(gateway: &Gateway, id: &str) -> Option<Arc<Connection>> {
+    gateway.registry.get(id).filter(|c| c.is_open())
 }
 
 fn error(status: StatusCode, kind: &'static str, message: &str) -> Response {

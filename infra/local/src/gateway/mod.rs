@@ -5,6 +5,7 @@ mod authorize;
 mod events;
 mod management;
 mod registry;
+mod sender;
 mod socket;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use tracing::{info, warn};
 
 pub use authorize::AuthorizerFn;
 pub use registry::Registry;
+pub use sender::{ConnectionsTransport, InProcessSender};
 
 /// A route's handler: an API Gateway WebSocket event in, a proxy response out.
 pub type WsHandler = Arc<
@@ -75,6 +77,8 @@ pub struct Gateway {
     pub(crate) domain_name: String,
     pub(crate) registry: Registry,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Marked after every route integration returns: it may have written to a table.
+    pub(crate) routed: watch::Sender<()>,
 }
 
 impl Gateway {
@@ -92,7 +96,14 @@ impl Gateway {
             domain_name,
             registry: Registry::default(),
             shutdown,
+            routed: watch::Sender::new(()),
         }
+    }
+
+    /// Changes each time a route integration (`$default` or a custom route) has returned, so
+    /// a stream poller can look for the records it wrote at once instead of at its next poll.
+    pub fn routed(&self) -> watch::Receiver<()> {
+        self.routed.subscribe()
     }
 
     /// Connections currently open or in `$connect`.

@@ -118,7 +118,9 @@ async fn route(gateway: &Gateway, connection: &Connection, body: String, is_base
     };
     let event = events::message(gateway, connection, route_key, body, is_base64);
     let request_id = event.request_context.request_id.clone().unwrap_or_default();
-    match handler(event).await {
+    let result = handler(event).await;
+    gateway.routed.send_replace(());
+    match result {
         Ok(response) => {
             if let Some(body) = response.body {
                 let text = match body {
