@@ -59,6 +59,22 @@ printf '`cargo test -p statecast-tests --test cost -- --nocapture`\n\n' >>"$out"
 cargo test -p statecast-tests --test cost -- --nocapture --test-threads 1 2>/dev/null | grep -E '^\|' | tee -a "$out" \
   || { echo "(the cost test failed)" | tee -a "$out"; failed=1; }
 
+section "Delta size (todo list of 1,000 items, single-item edits)"
+echo "Bytes of the frame each subscriber gets (delta, or snapshot when a patch would not be smaller) against the snapshot frame; exact counts, not timings." >>"$out"
+echo >>"$out"
+printf '`cargo test --release -p statecast --test delta_size -- --nocapture`\n\n```\n' >>"$out"
+cargo test --release -p statecast --test delta_size -- --nocapture 2>/dev/null | grep -E '^todo,' | tee -a "$out" \
+  || { echo "(the delta size test failed)" | tee -a "$out"; failed=1; }
+printf '```\n' >>"$out"
+
+section "Workflows: per-step overhead and DynamoDB requests per step"
+echo "A chain of no-op steps on the embedded engine with local mode's default stream mapping: one action's end to the next action's start, and the requests counted by an SDK interceptor." >>"$out"
+echo >>"$out"
+printf '`cargo bench -p statecast-tests --bench workflow_steps -- 20 10`\n\n```\n' >>"$out"
+cargo bench -p statecast-tests --bench workflow_steps -- 20 10 2>/dev/null | sed -n '/^workflow per-step/,$p' | tee -a "$out" \
+  || { echo "(the workflow bench failed)" | tee -a "$out"; failed=1; }
+printf '```\n' >>"$out"
+
 section "Deployment size (cargo lambda build --release --arm64 --output-format zip)"
 if command -v cargo-lambda >/dev/null 2>&1; then
   start=$(date +%s)
