@@ -1,23 +1,28 @@
-//! The fan-out handler path on a recorded 100-record stream batch: `stream_item` decodes each
-//! MODIFY record (old and new images, ~2.5 KB todo states, one item edited), `FanoutService`
-//! diffs and posts to each actor's subscriber. Subscribers come from an in-memory store and
-//! posts go to a `RecordingSender`, so neither DynamoDB nor `@connections` is in the loop.
+//! The fan-out handler path on a recorded 100-record stream batch, from the payload's JSON bytes
+//! as Lambda delivers them: the runtime's deserialization into `ActorStreamEvent` (images'
+//! DynamoDB JSON straight into actor records; 100 MODIFY records, old and new images, ~2.5 KB
+//! todo states, one item edited), then `FanoutService` diffs and posts to each actor's
+//! subscriber. Subscribers come from an in-memory store and posts go to a `RecordingSender`, so
+//! neither DynamoDB nor `@connections` is in the loop.
+//!
+//! `..._via_attribute_values` is the previous decoding path on the same bytes, for comparison:
+//! `aws_lambda_events` records (an `AttributeValue` tree per image), then `serde_dynamo::from_item`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_lambda_events::dynamodb::{EventRecord, StreamRecord, StreamViewType};
+use aws_lambda_events::dynamodb::{Event, EventRecord, StreamRecord, StreamViewType};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Map, Value};
 use statecast::actor::ActorRegistry;
 use statecast::delta::serialized_len;
 use statecast::ids::{ActorKey, ConnectionId, Epoch, Version};
-use statecast::lambda_events::stream_item;
 use statecast::ports::{ConnectionStore, SubscriberPage, SubscriptionStore};
-use statecast::records::{ActorRecord, ConnectionRecord, SubscriptionRecord};
-use statecast::service::{DisconnectService, FanoutOutcome, FanoutService, Settings};
+use statecast::records::{ActorChange, ActorRecord, ConnectionRecord, SubscriptionRecord};
+use statecast::service::{DisconnectService, FanoutOutcome, FanoutService, Settings, StreamItem};
+use statecast::stream_json::ActorStreamEvent;
 use statecast::testing::RecordingSender;
 use std::hint::black_box;
 
@@ -139,9 +144,46 @@ fn batch() -> Vec<EventRecord> {
         .collect()
 }
 
-/// What the Lambda handler does with the batch it owns (the runtime deserialized it).
-async fn handle(service: &FanoutService, records: Vec<EventRecord>) -> FanoutOutcome {
-    service.fan_out(records.into_iter().map(stream_item).collect()).await
+/// The batch's payload as Lambda hands it to the runtime.
+fn payload(records: Vec<EventRecord>) -> Vec<u8> {
+    let mut event = Event::default();
+    event.records = records;
+    serde_json::to_vec(&event).expect("event JSON")
+}
+
+/// What the Lambda runtime and handler do with a payload.
+async fn handle(service: &FanoutService, payload: &[u8]) -> FanoutOutcome {
+    let event: ActorStreamEvent = serde_json::from_slice(payload).expect("stream event");
+    service.fan_out(event.into_stream_items()).await
+}
+
+/// The same through the previous decoding path.
+async fn handle_via_attribute_values(service: &FanoutService, payload: &[u8]) -> FanoutOutcome {
+    let event: Event = serde_json::from_slice(payload).expect("stream event");
+    service
+        .fan_out(event.records.into_iter().map(legacy_stream_item).collect())
+        .await
+}
+
+/// The previous decoder (MODIFY records only): `serde_dynamo::from_item` on each image.
+fn legacy_stream_item(record: EventRecord) -> StreamItem {
+    let image = |item: serde_dynamo::Item| -> statecast::Result<ActorRecord> {
+        serde_dynamo::from_item(item).map_err(|e| statecast::Error::Corrupt {
+            what: "actor stream record",
+            detail: e.to_string(),
+        })
+    };
+    let change = record.change;
+    let decoded = image(change.old_image).and_then(|old| {
+        Ok(ActorChange::Updated {
+            old,
+            new: image(change.new_image)?,
+        })
+    });
+    StreamItem {
+        sequence: change.sequence_number.unwrap_or_default(),
+        change: decoded,
+    }
 }
 
 fn fan_out_batch(c: &mut Criterion) {
@@ -166,23 +208,42 @@ fn fan_out_batch(c: &mut Criterion) {
         "states are ~2.5 KB, got {state_len}"
     );
 
-    let outcome = runtime.block_on(handle(&service, records.clone()));
-    assert_eq!(
-        outcome,
-        FanoutOutcome {
-            failed: vec![],
-            delivered: RECORDS,
-            gone: 0
-        }
-    );
-    let sent = sender.sent();
-    assert_eq!(sent.len(), RECORDS, "one post per record and subscriber");
-    for (_, frame) in &sent {
-        let frame: Value = serde_json::from_str(frame).expect("frame is JSON");
-        assert_eq!(frame["type"], "delta", "a single-item edit travels as a delta: {frame}");
-        assert_eq!(frame["patch"].as_array().map(Vec::len), Some(1));
+    let payload = payload(records);
+    let event: ActorStreamEvent = serde_json::from_slice(&payload).expect("stream event");
+    let legacy: Event = serde_json::from_slice(&payload).expect("stream event");
+    for (item, old) in event.into_stream_items().into_iter().zip(legacy.records) {
+        let old = legacy_stream_item(old);
+        assert_eq!(item.sequence, old.sequence);
+        assert_eq!(
+            item.change.expect("decodes"),
+            old.change.expect("decodes"),
+            "both paths decode the same"
+        );
     }
-    sender.clear();
+
+    for via_attribute_values in [false, true] {
+        let outcome = if via_attribute_values {
+            runtime.block_on(handle_via_attribute_values(&service, &payload))
+        } else {
+            runtime.block_on(handle(&service, &payload))
+        };
+        assert_eq!(
+            outcome,
+            FanoutOutcome {
+                failed: vec![],
+                delivered: RECORDS,
+                gone: 0
+            }
+        );
+        let sent = sender.sent();
+        assert_eq!(sent.len(), RECORDS, "one post per record and subscriber");
+        for (_, frame) in &sent {
+            let frame: Value = serde_json::from_str(frame).expect("frame is JSON");
+            assert_eq!(frame["type"], "delta", "a single-item edit travels as a delta: {frame}");
+            assert_eq!(frame["patch"].as_array().map(Vec::len), Some(1));
+        }
+        sender.clear();
+    }
 
     let mut group = c.benchmark_group("fanout");
     group.throughput(Throughput::Elements(RECORDS as u64));
@@ -190,13 +251,24 @@ fn fan_out_batch(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                // The Lambda runtime hands the handler an owned batch: copying it is not timed.
-                let owned = records.clone();
                 let start = Instant::now();
-                let outcome = runtime.block_on(handle(&service, black_box(owned)));
+                let outcome = runtime.block_on(handle(&service, black_box(&payload)));
                 total += start.elapsed();
                 assert_eq!(outcome.delivered, RECORDS);
                 // Keep the recording sender from growing across iterations (not timed).
+                sender.clear();
+            }
+            total
+        })
+    });
+    group.bench_function("decode_and_fan_out_100_modify_records_via_attribute_values", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let outcome = runtime.block_on(handle_via_attribute_values(&service, black_box(&payload)));
+                total += start.elapsed();
+                assert_eq!(outcome.delivered, RECORDS);
                 sender.clear();
             }
             total

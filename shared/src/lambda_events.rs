@@ -1,15 +1,14 @@
-//! Lambda event adapters: API Gateway WebSocket events in, proxy responses out, and
-//! DynamoDB stream records decoded into [`ActorChange`]s.
+//! Lambda event adapters: API Gateway WebSocket events in, proxy responses out, and the
+//! partial-batch response of stream handlers. Actors-stream records are decoded by
+//! [`crate::stream_json`].
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
 use crate::error::{Error, Result};
 use crate::ids::ConnectionId;
-use crate::records::{ActorChange, ActorRecord};
-use crate::service::{ConnectRequest, StreamItem};
+use crate::service::ConnectRequest;
 
 /// The connection a WebSocket event belongs to.
 pub fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> Result<ConnectionId> {
@@ -66,42 +65,6 @@ pub fn response(status: u16, body: Option<String>) -> ApiGatewayProxyResponse {
     response.status_code = i64::from(status);
     response.body = body.map(Body::Text);
     response
-}
-
-/// Decodes one stream record of the actors table. Takes the record by value: its images are
-/// moved into the decoder, never copied.
-pub fn stream_item(record: EventRecord) -> StreamItem {
-    let sequence = record.change.sequence_number.clone().unwrap_or_default();
-    StreamItem {
-        sequence,
-        change: actor_change(record),
-    }
-}
-
-fn actor_change(record: EventRecord) -> Result<ActorChange> {
-    let image = |item: serde_dynamo::Item, which: &str| -> Result<ActorRecord> {
-        serde_dynamo::from_item(item).map_err(|e| Error::Corrupt {
-            what: "actor stream record",
-            detail: format!("{which} image: {e}"),
-        })
-    };
-    let change = record.change;
-    match record.event_name.as_str() {
-        "INSERT" => Ok(ActorChange::Created {
-            new: image(change.new_image, "new")?,
-        }),
-        "MODIFY" => Ok(ActorChange::Updated {
-            old: image(change.old_image, "old")?,
-            new: image(change.new_image, "new")?,
-        }),
-        "REMOVE" => Ok(ActorChange::Deleted {
-            old: image(change.old_image, "old")?,
-        }),
-        other => Err(Error::Corrupt {
-            what: "actor stream record",
-            detail: format!("unknown eventName {other:?}"),
-        }),
-    }
 }
 
 /// The partial-batch response naming the records to retry.

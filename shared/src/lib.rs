@@ -22,6 +22,7 @@
 //! - [`dynamo`]: the DynamoDB store and table definitions.
 //! - [`connections_api`]: `@connections` sender.
 //! - [`lambda_events`]: Lambda event JSON in and out; [`workflow_events`]: workflows-stream records.
+//! - [`stream_json`]: actors-stream batches read from their DynamoDB JSON straight into actor records.
 //! - [`config`]: environment configuration.
 
 pub mod actor;
@@ -38,6 +39,7 @@ pub mod protocol;
 pub mod records;
 mod sdk_error;
 pub mod service;
+pub mod stream_json;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod workflow;

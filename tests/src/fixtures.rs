@@ -1,9 +1,9 @@
 //! Loads the real Lambda event JSON under `tests/fixtures/` and adapts it per test.
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
-use aws_lambda_events::dynamodb::Event;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
+use statecast::stream_json::ActorStreamEvent;
 
 /// The raw JSON of `tests/fixtures/{name}.json`. A WebSocket event's `connectedAt` and
 /// `requestTimeEpoch` are moved to this test process' start, so the connection's TTL lies in
@@ -52,13 +52,17 @@ pub fn ws_event(
     LambdaEvent::new(payload, Context::default())
 }
 
-/// A DynamoDB stream event fixture (`stream-insert`, `stream-modify`, `stream-remove`).
-pub fn stream_event(name: &str) -> LambdaEvent<Event> {
-    let payload = serde_json::from_value(raw(name)).unwrap_or_else(|e| panic!("fixture {name} does not decode: {e}"));
+/// A DynamoDB stream event fixture (`stream-insert`, `stream-modify`, `stream-remove`), decoded
+/// from the fixture's JSON text as the Lambda runtime decodes the fan-out handler's payload.
+pub fn stream_event(name: &str) -> LambdaEvent<ActorStreamEvent> {
+    let path = format!("{}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
+    let payload = serde_json::from_slice(&text).unwrap_or_else(|e| panic!("fixture {name} does not decode: {e}"));
     LambdaEvent::new(payload, Context::default())
 }
 
-/// Wraps a stream event built by a test for a handler call.
-pub fn lambda_event<T>(payload: T) -> LambdaEvent<T> {
-    LambdaEvent::new(payload, Context::default())
+/// Wraps an event built by a test for a handler call, converting it to the handler's payload
+/// type when they differ (e.g. an `aws_lambda_events` stream event for the fan-out handler).
+pub fn lambda_event<T, U: From<T>>(payload: T) -> LambdaEvent<U> {
+    LambdaEvent::new(U::from(payload), Context::default())
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::encodings::Body;
 use lambda_runtime::{Error as LambdaError, LambdaEvent};
 use serde_json::{json, Value};
@@ -12,6 +11,7 @@ use statecast::ids::{ActorKey, ConnectionId, TenantId};
 use statecast::ports::{ActorStore, ConnectionStore, SubscriptionStore};
 use statecast::records::ConnectionRecord;
 use statecast::service::{ConnectService, FanoutService, Settings};
+use statecast::stream_json::ActorStreamEvent;
 use statecast::testing::RecordingSender;
 use statecast_tests::fixtures::{lambda_event, raw, stream_event, ws_event};
 use statecast_tests::{Harness, DEV_TENANT};
@@ -424,7 +424,7 @@ async fn watch_groceries() -> Watching {
 impl Watching {
     /// Runs the fan-out handler on `event`; asserts no record is reported for retry and only
     /// the acme subscriber was posted to; returns the frames it got.
-    async fn fan_out(&self, event: LambdaEvent<Event>) -> Vec<Value> {
+    async fn fan_out(&self, event: LambdaEvent<ActorStreamEvent>) -> Vec<Value> {
         let response = statecast_fanout::handler(&self.fanout, event)
             .await
             .expect("the fan-out handler never fails");
@@ -497,7 +497,8 @@ async fn undecodable_stream_record_is_skipped_and_the_rest_of_the_batch_delivere
     let mut corrupt = raw("stream-insert")["Records"][0].clone();
     corrupt["dynamodb"]["NewImage"]["version"] = json!({"S": "one"});
     let valid = raw("stream-modify")["Records"][0].clone();
-    let event: Event = serde_json::from_value(json!({ "Records": [corrupt, valid] })).expect("event decodes");
+    let payload = serde_json::to_vec(&json!({ "Records": [corrupt, valid] })).expect("JSON");
+    let event: ActorStreamEvent = serde_json::from_slice(&payload).expect("a corrupt image does not fail the batch");
 
     let frames = w.fan_out(lambda_event(event)).await;
 

@@ -338,6 +338,9 @@ fn fanout_handler(
     ));
     Arc::new(move |event| {
         let service = service.clone();
+        // The event source mapping hands out `aws_lambda_events` records; the handler reads the
+        // payload's DynamoDB JSON form, as Lambda delivers it.
+        let event = statecast::stream_json::ActorStreamEvent::from(event);
         Box::pin(async move { statecast_fanout::handler(&service, LambdaEvent::new(event, context(None))).await })
     })
 }
