@@ -78,12 +78,18 @@ printf '```\n' >>"$out"
 section "Deployment size (cargo lambda build --release --arm64 --output-format zip)"
 if command -v cargo-lambda >/dev/null 2>&1; then
   start=$(date +%s)
-  if cargo lambda build --release --arm64 --output-format zip >/dev/null 2>&1; then
+  # Only the Lambda functions (the binaries of functions/*), not the local tools.
+  bins=$(sed -n 's/^name = "\(statecast-[a-z]*\)"/--bin \1/p' functions/*/Cargo.toml | tr '\n' ' ')
+  printf '`cargo lambda build --release --arm64 --output-format zip %s`\n\n' "$bins" >>"$out"
+  # shellcheck disable=SC2086
+  if cargo lambda build --release --arm64 --output-format zip $bins >/dev/null 2>&1; then
     echo "build: $(( $(date +%s) - start )) s" >>"$out"
     echo >>"$out"
     echo "| function | bootstrap.zip |" >>"$out"
     echo "|---|---|" >>"$out"
-    for zip in target/lambda/*/bootstrap.zip; do
+    for bin in $bins; do
+      [ "$bin" = --bin ] && continue
+      zip=target/lambda/$bin/bootstrap.zip
       printf '| %s | %s bytes |\n' "$(basename "$(dirname "$zip")")" "$(stat -c %s "$zip")" >>"$out"
     done
   else
