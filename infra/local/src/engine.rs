@@ -11,6 +11,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::tick::spawn_every;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("cannot open the embedded DynamoDB engine: {0}")]
@@ -82,19 +84,11 @@ impl Engine {
 
     /// Deletes expired TTL items every `interval` (the embedded engine only does it when asked),
     /// on a blocking thread so the async workers never wait on SQLite.
-    pub fn spawn_ttl_sweeper(&self, interval: Duration, mut shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+    pub fn spawn_ttl_sweeper(&self, interval: Duration, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
         let db = self.embedded.as_ref()?.db.clone();
-        Some(tokio::spawn(async move {
-            let stopping = async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            };
-            tokio::pin!(stopping);
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
-                    _ = &mut stopping => return,
-                }
-                let db = db.clone();
+        Some(spawn_every(interval, shutdown, move || {
+            let db = db.clone();
+            async move {
                 match tokio::task::spawn_blocking(move || db.sweep_ttl()).await {
                     Ok(Ok(0)) => {}
                     Ok(Ok(n)) => info!(deleted = n, "TTL sweep"),

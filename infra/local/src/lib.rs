@@ -10,6 +10,7 @@
 //!   and in-process for the fan-out).
 //! - [`esm`]: the event source mapping emulator (stream → handler batches, retries, bisect, on-failure sink).
 //! - [`stream_records`]: Streams API records → Lambda `DynamoDbEvent` records.
+//! - [`tick`]: periodic background tasks until shutdown.
 //! - [`workflows`]: the workflow function on the workflows stream and the timer sweep tick.
 
 pub mod engine;
@@ -17,6 +18,7 @@ pub mod esm;
 pub mod gateway;
 pub mod stack;
 pub mod stream_records;
+pub mod tick;
 pub mod workflows;
 
 pub use stack::{LocalOptions, LocalStack, StartError};

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::esm::{EsmConfig, StreamHandler};
+use crate::tick::spawn_every;
 
 /// The workflow function's timeout: Lambda's maximum, so a step may run up to the longest
 /// step timeout a definition allows (14 minutes).
@@ -45,18 +46,11 @@ pub fn workflow_handler(service: Arc<WorkflowService>) -> StreamHandler {
 pub fn spawn_timer_sweep(
     service: Arc<WorkflowService>,
     interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let stopping = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        tokio::pin!(stopping);
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = &mut stopping => return,
-            }
+    spawn_every(interval, shutdown, move || {
+        let service = service.clone();
+        async move {
             let scheduled = serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event"});
             let event = LambdaEvent::new(WorkflowEvent::Schedule(scheduled), Context::default());
             match statecast_workflow::handler(&service, event).await {

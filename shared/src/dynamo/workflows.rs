@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 
@@ -18,45 +20,54 @@ use crate::workflow::model::{
 use crate::workflow::WorkflowStore;
 
 impl DynamoStore {
+    /// Sends one write as a plain conditional request (half the cost of a transaction).
     async fn commit_one(&self, op: Op) -> Result<Commit> {
-        let refused = |code: Option<&str>| code == Some("ConditionalCheckFailedException");
+        let names = Some(op.names);
+        let values = (!op.values.is_empty()).then_some(op.values);
         match op.write {
-            OpWrite::Put(item) => {
-                let result = self
-                    .client
+            OpWrite::Put(item) => single_outcome(
+                "PutItem workflow",
+                self.client
                     .put_item()
                     .table_name(op.table)
                     .set_item(Some(item))
                     .condition_expression(op.condition)
-                    .set_expression_attribute_names(Some(op.names))
-                    .set_expression_attribute_values((!op.values.is_empty()).then_some(op.values))
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
                     .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(Commit::Done),
-                    Err(e) if refused(e.as_service_error().and_then(|s| s.meta().code())) => Ok(Commit::Refused),
-                    Err(e) => Err(dependency("PutItem workflow", e)),
-                }
-            }
-            OpWrite::Update { key, expression } => {
-                let result = self
-                    .client
+                    .await,
+            ),
+            OpWrite::Update { key, expression } => single_outcome(
+                "UpdateItem workflow",
+                self.client
                     .update_item()
                     .table_name(op.table)
                     .set_key(Some(key))
                     .update_expression(expression)
                     .condition_expression(op.condition)
-                    .set_expression_attribute_names(Some(op.names))
-                    .set_expression_attribute_values((!op.values.is_empty()).then_some(op.values))
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
                     .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(Commit::Done),
-                    Err(e) if refused(e.as_service_error().and_then(|s| s.meta().code())) => Ok(Commit::Refused),
-                    Err(e) => Err(dependency("UpdateItem workflow", e)),
-                }
-            }
+                    .await,
+            ),
         }
+    }
+}
+
+/// A single conditional request's result: a failed condition is [`Commit::Refused`].
+fn single_outcome<T, E>(
+    operation: &'static str,
+    result: std::result::Result<T, SdkError<E, HttpResponse>>,
+) -> Result<Commit>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(Commit::Done),
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException") => {
+            Ok(Commit::Refused)
+        }
+        Err(e) => Err(dependency(operation, e)),
     }
 }
 
