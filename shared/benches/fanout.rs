@@ -1,12 +1,10 @@
 //! The fan-out handler path on a recorded 100-record stream batch, from the payload's JSON bytes
-//! as Lambda delivers them: the runtime's deserialization into `ActorStreamEvent` (images'
-//! DynamoDB JSON straight into actor records; 100 MODIFY records, old and new images, ~2.5 KB
-//! todo states, one item edited), then `FanoutService` diffs and posts to each actor's
-//! subscriber. Subscribers come from an in-memory store and posts go to a `RecordingSender`, so
-//! neither DynamoDB nor `@connections` is in the loop.
-//!
-//! `..._via_attribute_values` is the previous decoding path on the same bytes, for comparison:
-//! `aws_lambda_events` records (an `AttributeValue` tree per image), then `serde_dynamo::from_item`.
+//! as Lambda delivers them: the runtime's deserialization into `aws_lambda_events` records,
+//! each image decoded with `serde_dynamo` (100 MODIFY records, old and new images, ~2.5 KB todo
+//! states, one item edited), then `FanoutService` diffs and posts to each actor's subscriber.
+//! Subscribers come from an in-memory store. `fanout/…` posts to a `RecordingSender` (neither
+//! DynamoDB nor `@connections` in the loop); `fanout_with_10ms_posts/…` waits 10 ms per post,
+//! as a `PostToConnection` from Lambda does.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,13 +14,12 @@ use async_trait::async_trait;
 use aws_lambda_events::dynamodb::{Event, EventRecord, StreamRecord, StreamViewType};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Map, Value};
-use statecast::actor::ActorRegistry;
 use statecast::delta::serialized_len;
 use statecast::ids::{ActorKey, ConnectionId, Epoch, Version};
 use statecast::ports::{ConnectionStore, SubscriberPage, SubscriptionStore};
-use statecast::records::{ActorChange, ActorRecord, ConnectionRecord, SubscriptionRecord};
-use statecast::service::{DisconnectService, FanoutOutcome, FanoutService, Settings, StreamItem};
-use statecast::stream_json::ActorStreamEvent;
+use statecast::records::{ActorRecord, ConnectionRecord, SubscriptionRecord};
+use statecast::service::{DisconnectService, FanoutOutcome, FanoutService, Settings};
+use statecast::stream_events::actor_stream_item;
 use statecast::testing::RecordingSender;
 use std::hint::black_box;
 
@@ -153,51 +150,43 @@ fn payload(records: Vec<EventRecord>) -> Vec<u8> {
 
 /// What the Lambda runtime and handler do with a payload.
 async fn handle(service: &FanoutService, payload: &[u8]) -> FanoutOutcome {
-    let event: ActorStreamEvent = serde_json::from_slice(payload).expect("stream event");
-    service.fan_out(event.into_stream_items()).await
-}
-
-/// The same through the previous decoding path.
-async fn handle_via_attribute_values(service: &FanoutService, payload: &[u8]) -> FanoutOutcome {
     let event: Event = serde_json::from_slice(payload).expect("stream event");
     service
-        .fan_out(event.records.into_iter().map(legacy_stream_item).collect())
+        .fan_out(event.records.into_iter().map(actor_stream_item).collect())
         .await
 }
 
-/// The previous decoder (MODIFY records only): `serde_dynamo::from_item` on each image.
-fn legacy_stream_item(record: EventRecord) -> StreamItem {
-    let image = |item: serde_dynamo::Item| -> statecast::Result<ActorRecord> {
-        serde_dynamo::from_item(item).map_err(|e| statecast::Error::Corrupt {
-            what: "actor stream record",
-            detail: e.to_string(),
-        })
-    };
-    let change = record.change;
-    let decoded = image(change.old_image).and_then(|old| {
-        Ok(ActorChange::Updated {
-            old,
-            new: image(change.new_image)?,
-        })
-    });
-    StreamItem {
-        sequence: change.sequence_number.unwrap_or_default(),
-        change: decoded,
+/// Realistic `@connections` latency: PostToConnection from a Lambda in the API's region.
+const POST_LATENCY: Duration = Duration::from_millis(10);
+
+/// Posts that take [`POST_LATENCY`] each, as on AWS.
+struct LatentSender;
+
+#[async_trait]
+impl statecast::ports::ConnectionSender for LatentSender {
+    async fn send(&self, _: &ConnectionId, frame: &str) -> statecast::Result<()> {
+        black_box(frame);
+        tokio::time::sleep(POST_LATENCY).await;
+        Ok(())
     }
 }
 
 fn fan_out_batch(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
     let subscribers: HashMap<ActorKey, Vec<ConnectionId>> = (0..ACTORS)
         .map(|a| (actor_key(a), vec![ConnectionId::new(format!("conn-{a}")).expect("id")]))
         .collect();
     let store = Arc::new(InMemorySubscriptions(subscribers));
+    let registry = Arc::new(statecast::app::application().expect("valid").actors().clone());
     let sender = Arc::new(RecordingSender::new());
     let service = FanoutService::new(
         store.clone(),
         sender.clone(),
-        DisconnectService::new(store.clone(), store),
-        Arc::new(ActorRegistry::with_examples()),
+        DisconnectService::new(store.clone(), store.clone()),
+        registry.clone(),
         Settings::default(),
     );
     let records = batch();
@@ -209,41 +198,23 @@ fn fan_out_batch(c: &mut Criterion) {
     );
 
     let payload = payload(records);
-    let event: ActorStreamEvent = serde_json::from_slice(&payload).expect("stream event");
-    let legacy: Event = serde_json::from_slice(&payload).expect("stream event");
-    for (item, old) in event.into_stream_items().into_iter().zip(legacy.records) {
-        let old = legacy_stream_item(old);
-        assert_eq!(item.sequence, old.sequence);
-        assert_eq!(
-            item.change.expect("decodes"),
-            old.change.expect("decodes"),
-            "both paths decode the same"
-        );
-    }
-
-    for via_attribute_values in [false, true] {
-        let outcome = if via_attribute_values {
-            runtime.block_on(handle_via_attribute_values(&service, &payload))
-        } else {
-            runtime.block_on(handle(&service, &payload))
-        };
-        assert_eq!(
-            outcome,
-            FanoutOutcome {
-                failed: vec![],
-                delivered: RECORDS,
-                gone: 0
-            }
-        );
-        let sent = sender.sent();
-        assert_eq!(sent.len(), RECORDS, "one post per record and subscriber");
-        for (_, frame) in &sent {
-            let frame: Value = serde_json::from_str(frame).expect("frame is JSON");
-            assert_eq!(frame["type"], "delta", "a single-item edit travels as a delta: {frame}");
-            assert_eq!(frame["patch"].as_array().map(Vec::len), Some(1));
+    let outcome = runtime.block_on(handle(&service, &payload));
+    assert_eq!(
+        outcome,
+        FanoutOutcome {
+            failed: vec![],
+            delivered: RECORDS,
+            gone: 0
         }
-        sender.clear();
+    );
+    let sent = sender.sent();
+    assert_eq!(sent.len(), RECORDS, "one post per record and subscriber");
+    for (_, frame) in &sent {
+        let frame: Value = serde_json::from_str(frame).expect("frame is JSON");
+        assert_eq!(frame["type"], "delta", "a single-item edit travels as a delta: {frame}");
+        assert_eq!(frame["patch"].as_array().map(Vec::len), Some(1));
     }
+    sender.clear();
 
     let mut group = c.benchmark_group("fanout");
     group.throughput(Throughput::Elements(RECORDS as u64));
@@ -261,18 +232,20 @@ fn fan_out_batch(c: &mut Criterion) {
             total
         })
     });
-    group.bench_function("decode_and_fan_out_100_modify_records_via_attribute_values", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let start = Instant::now();
-                let outcome = runtime.block_on(handle_via_attribute_values(&service, black_box(&payload)));
-                total += start.elapsed();
-                assert_eq!(outcome.delivered, RECORDS);
-                sender.clear();
-            }
-            total
-        })
+    group.finish();
+
+    let latent = FanoutService::new(
+        store.clone(),
+        Arc::new(LatentSender),
+        DisconnectService::new(store.clone(), store.clone()),
+        registry.clone(),
+        Settings::default(),
+    );
+    let mut group = c.benchmark_group("fanout_with_10ms_posts");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("decode_and_fan_out_100_modify_records", |b| {
+        b.iter(|| runtime.block_on(handle(&latent, black_box(&payload))))
     });
     group.finish();
 }

@@ -49,7 +49,7 @@ where
 impl Config {
     /// Reads `CONNECTIONS_TABLE`, `SUBSCRIPTIONS_TABLE`, `ACTORS_TABLE`, `WORKFLOWS_TABLE`
     /// (required), and the
-    /// optional `CONNECTIONS_ENDPOINT`, `DEFAULT_TENANT`, `MAX_CALL_ATTEMPTS`,
+    /// optional `CONNECTIONS_ENDPOINT`, `DEFAULT_TENANT`, `CALL_RETRY_BUDGET_MS`,
     /// `MAX_STATE_BYTES`, `SEND_CONCURRENCY`, `CONNECTION_TTL_SECONDS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let tables = TableNames {
@@ -65,8 +65,8 @@ impl Config {
                 detail: e.to_string(),
             })?);
         }
-        if let Some(n) = number("MAX_CALL_ATTEMPTS")? {
-            settings.max_call_attempts = n;
+        if let Some(n) = number("CALL_RETRY_BUDGET_MS")? {
+            settings.call_retry_budget = Duration::from_millis(n);
         }
         if let Some(n) = number("MAX_STATE_BYTES")? {
             settings.max_state_bytes = n;

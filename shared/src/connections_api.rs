@@ -9,7 +9,7 @@ use aws_sdk_apigatewaymanagement::Client;
 use crate::error::{Error, Result};
 use crate::ids::ConnectionId;
 use crate::ports::ConnectionSender;
-use crate::sdk_error::dependency;
+use crate::sdk_error::is_transient;
 
 /// Posts with one shared client; build it with the stage's `https://{api}.execute-api.{region}.amazonaws.com/{stage}`
 /// endpoint (or the local gateway's).
@@ -42,7 +42,15 @@ impl ConnectionSender for ApiGatewaySender {
                     "a {} byte frame is over API Gateway's message limit",
                     frame.len()
                 ))),
-                _ => Err(dependency("PostToConnection", e)),
+                Some(PostToConnectionError::LimitExceededException(_)) => Err(Error::Throttled {
+                    operation: "PostToConnection",
+                    source: Box::new(e),
+                }),
+                _ => Err(Error::Dependency {
+                    operation: "PostToConnection",
+                    retryable: is_transient(&e),
+                    source: Box::new(e),
+                }),
             },
         }
     }

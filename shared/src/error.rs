@@ -25,12 +25,15 @@ pub enum Error {
     UnknownWorkflow(String),
     #[error("workflow instance {0:?} not found")]
     WorkflowNotFound(String),
-    #[error("workflows are not enabled in this deployment")]
-    WorkflowsDisabled,
     #[error(transparent)]
     Actor(#[from] ActorError),
-    #[error("version conflict on {0}: another writer won every attempt")]
-    Conflict(String),
+    /// The stored version moved on since it was read: load again and retry.
+    #[error("version conflict on {0}: other writers won every attempt")]
+    VersionConflict(String),
+    /// An id someone else holds (e.g. a workflow id of another tenant or workflow); a retry
+    /// cannot succeed.
+    #[error("{0} is already taken")]
+    AlreadyTaken(String),
     #[error("{0}")]
     TooLarge(String),
     #[error("connection {0} is gone")]
@@ -38,6 +41,14 @@ pub enum Error {
     /// A stored item or stream record that does not decode; retrying cannot help.
     #[error("corrupt {what}: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    /// DynamoDB or API Gateway throttled us beyond the SDK's own retries: the client should
+    /// retry later (`rate_limited`).
+    #[error("{operation} was throttled")]
+    Throttled {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
     /// A call to DynamoDB or the `@connections` API failed.
     #[error("{operation} failed")]
     Dependency {
@@ -53,7 +64,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Dependency { retryable, .. } => *retryable,
-            Error::Conflict(_) => true,
+            Error::VersionConflict(_) | Error::Throttled { .. } => true,
             _ => false,
         }
     }
@@ -63,12 +74,10 @@ impl Error {
             Error::Protocol(_) | Error::Id(_) => ErrorCode::BadRequest,
             Error::CrossTenant(_) => ErrorCode::Forbidden,
             Error::Unauthorized(_) | Error::UnknownConnection => ErrorCode::Unauthorized,
-            Error::UnknownActorType(_)
-            | Error::UnknownWorkflow(_)
-            | Error::WorkflowNotFound(_)
-            | Error::WorkflowsDisabled => ErrorCode::NotFound,
+            Error::UnknownActorType(_) | Error::UnknownWorkflow(_) | Error::WorkflowNotFound(_) => ErrorCode::NotFound,
             Error::Actor(e) => e.code,
-            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::VersionConflict(_) | Error::AlreadyTaken(_) => ErrorCode::Conflict,
+            Error::Throttled { .. } => ErrorCode::RateLimited,
             Error::TooLarge(_) => ErrorCode::TooLarge,
             Error::ConnectionGone(_) | Error::Corrupt { .. } | Error::Dependency { .. } => ErrorCode::Internal,
         }
@@ -79,6 +88,7 @@ impl Error {
     pub fn to_reply(&self, id: Option<RequestId>, request_id: &str) -> ServerMessage {
         let message = match self.code() {
             ErrorCode::Internal => format!("internal error; request id {request_id}"),
+            ErrorCode::RateLimited => format!("the service is busy; retry later (request id {request_id})"),
             _ => self.to_string(),
         };
         ServerMessage::error(id, self.code(), message)

@@ -43,6 +43,12 @@ fn check_part(what: &'static str, s: &str) -> Result<(), IdError> {
     }
 }
 
+/// Checks a workflow instance id a client chose or names (`workflowId`) before it reaches a
+/// key: 1 to 128 bytes of letters, digits and `- _ . : @`.
+pub fn check_workflow_id(id: &str) -> Result<(), IdError> {
+    check_part("`workflowId`", id)
+}
+
 /// The id API Gateway assigns to a WebSocket connection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -1,6 +1,6 @@
 //! Lambda event adapters: API Gateway WebSocket events in, proxy responses out, and the
-//! partial-batch response of stream handlers. Actors-stream records are decoded by
-//! [`crate::stream_json`].
+//! partial-batch response of stream handlers. Stream records are decoded by
+//! [`crate::stream_events`].
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;

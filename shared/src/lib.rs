@@ -7,6 +7,10 @@
 //!
 //! # Layout
 //!
+//! The application:
+//! - [`app`]: this deployment's actor types and workflows, declared once.
+//! - [`application`]: the `Application` type, the `Stores` and the `Services` built from them.
+//!
 //! Domain (no AWS types):
 //! - [`ids`]: `ConnectionId`, `TenantId`, `ActorKey`, `ActorAddress`, `Version`, `Epoch`.
 //! - [`protocol`]: client and server frames, error codes, the frame parser.
@@ -17,16 +21,20 @@
 //! - [`service`]: connect, disconnect, handle a message, fan out a stream batch.
 //! - [`workflow`]: DAG workflows run step by step from the workflows table's stream.
 //! - [`error`]: the error type callers branch on; [`backoff`]: jittered retry delays.
+//! - [`batch`]: stream batches run in key order, with partial failures.
 //!
 //! Adapters:
 //! - [`dynamo`]: the DynamoDB store and table definitions.
 //! - [`connections_api`]: `@connections` sender.
-//! - [`lambda_events`]: Lambda event JSON in and out; [`workflow_events`]: workflows-stream records.
-//! - [`stream_json`]: actors-stream batches read from their DynamoDB JSON straight into actor records.
+//! - [`lambda_events`]: Lambda event JSON in and out; [`stream_events`]: stream records
+//!   decoded into actor and workflow changes.
 //! - [`config`]: environment configuration.
 
 pub mod actor;
+pub mod app;
+pub mod application;
 pub mod backoff;
+pub mod batch;
 pub mod config;
 pub mod connections_api;
 pub mod delta;
@@ -39,10 +47,9 @@ pub mod protocol;
 pub mod records;
 mod sdk_error;
 pub mod service;
-pub mod stream_json;
+pub mod stream_events;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod workflow;
-pub mod workflow_events;
 
 pub use error::{Error, Result};

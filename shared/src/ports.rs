@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::ids::{ActorKey, ConnectionId, Version};
 use crate::records::{ActorRecord, ConnectionRecord, SubscriptionRecord};
+use crate::workflow::model::WorkflowWrite;
 
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
@@ -35,13 +36,27 @@ pub trait SubscriptionStore: Send + Sync {
     async fn delete_subscriptions(&self, connection: &ConnectionId, actors: &[ActorKey]) -> Result<()>;
 }
 
+/// A conditional write of one actor: the state a method produced, and what the method asked
+/// for besides (workflow starts), all or nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActorWrite {
+    pub key: ActorKey,
+    /// The version the method read ([`Version::NONE`]: the actor was not stored yet).
+    pub expected: Version,
+    /// The new record; `None` when the state did not change (only `expected` is checked).
+    pub record: Option<ActorRecord>,
+    /// Written in the same transaction.
+    pub with: Vec<WorkflowWrite>,
+}
+
 #[async_trait]
 pub trait ActorStore: Send + Sync {
     /// A strongly consistent read.
     async fn load(&self, key: &ActorKey) -> Result<Option<ActorRecord>>;
-    /// Writes `record` only if the stored version is still `expected` ([`Version::NONE`]: not
-    /// stored yet); otherwise fails with [`crate::Error::Conflict`].
-    async fn save(&self, record: &ActorRecord, expected: Version) -> Result<()>;
+    /// Commits `write` if the stored version is still `write.expected`; otherwise fails with
+    /// [`crate::Error::VersionConflict`] (load again and retry). A write in `with` whose
+    /// condition fails (an id already taken) fails with [`crate::Error::AlreadyTaken`].
+    async fn write(&self, write: ActorWrite) -> Result<()>;
 }
 
 /// Pushes a frame to a WebSocket client (`@connections` in production).

@@ -56,7 +56,8 @@ pub enum ClientMessage {
         id: Option<RequestId>,
         actor: String,
         method: String,
-        #[serde(default)]
+        /// A JSON object, or absent (read as `{}` by the method).
+        #[serde(default, deserialize_with = "object_or_null")]
         args: Value,
     },
     /// Liveness check; answered with `pong`.
@@ -116,6 +117,14 @@ impl ClientMessage {
             | ClientMessage::WorkflowCancel { id, .. }
             | ClientMessage::WorkflowStatus { id, .. } => id.as_ref(),
         }
+    }
+}
+
+/// `args` of a call: an object or nothing; anything else is refused naming the field.
+fn object_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    match Value::deserialize(d)? {
+        value @ (Value::Object(_) | Value::Null) => Ok(value),
+        _ => Err(serde::de::Error::custom("`args` must be a JSON object (or absent)")),
     }
 }
 
@@ -192,6 +201,63 @@ impl ServerMessage {
             format!(r#"{{"type":"error","code":"internal","message":"reply could not be encoded: {e}"}}"#)
         })
     }
+
+    /// The frame to post, or [`Oversized`] when it is over [`MAX_MESSAGE_BYTES`]. Every
+    /// frame the backend sends is made here, so none leaves over the limit.
+    pub fn to_frame(&self) -> Result<String, Oversized> {
+        let frame = self.to_json();
+        if frame.len() > MAX_MESSAGE_BYTES {
+            return Err(Oversized {
+                kind: self.kind(),
+                bytes: frame.len(),
+            });
+        }
+        Ok(frame)
+    }
+
+    /// The frame answering a request: this reply, or a `too_large` error for the same
+    /// request when the reply is over the limit.
+    pub fn to_reply_frame(&self) -> String {
+        self.to_frame().unwrap_or_else(|oversized| {
+            ServerMessage::error(self.request_id().cloned(), ErrorCode::TooLarge, oversized.to_string()).to_json()
+        })
+    }
+
+    /// The client's request id this frame answers, if any.
+    pub fn request_id(&self) -> Option<&RequestId> {
+        match self {
+            ServerMessage::Subscribed { id, .. }
+            | ServerMessage::Unsubscribed { id, .. }
+            | ServerMessage::Result { id, .. }
+            | ServerMessage::Pong { id }
+            | ServerMessage::Error { id, .. } => id.as_ref(),
+            _ => None,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Subscribed { .. } => "subscribed",
+            ServerMessage::Unsubscribed { .. } => "unsubscribed",
+            ServerMessage::Result { .. } => "result",
+            ServerMessage::Delta { .. } => "delta",
+            ServerMessage::Snapshot { .. } => "snapshot",
+            ServerMessage::Deleted { .. } => "deleted",
+            ServerMessage::Pong { .. } => "pong",
+            ServerMessage::Error { .. } => "error",
+        }
+    }
+}
+
+/// API Gateway's WebSocket message limit (128 KB): no frame larger than this leaves.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+
+/// A frame over [`MAX_MESSAGE_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {kind} frame would be {bytes} bytes; API Gateway's message limit is {MAX_MESSAGE_BYTES}")]
+pub struct Oversized {
+    pub kind: &'static str,
+    pub bytes: usize,
 }
 
 /// Machine-readable error codes of `error` replies.
@@ -349,8 +415,36 @@ mod tests {
         assert!(
             matches!(wrong_type, ProtocolError::InvalidFields { ref detail, .. } if detail.contains("invalid type"))
         );
+        for args in ["[5]", "[]", "7", "\"x\"", "true"] {
+            let (_, bad_args) = parse_err(&format!(
+                r#"{{"action":"call","actor":"counter/a","method":"get","args":{args}}}"#
+            ));
+            assert!(
+                matches!(bad_args, ProtocolError::InvalidFields { ref detail, .. } if detail.contains("`args` must be a JSON object")),
+                "{args}: {bad_args}"
+            );
+        }
         let (_, unknown_field) = parse_err(r#"{"action":"ping","bogus":true}"#);
         assert!(matches!(unknown_field, ProtocolError::InvalidFields { .. }));
+    }
+
+    #[test]
+    fn no_frame_over_the_message_limit_leaves() {
+        let big = ServerMessage::Subscribed {
+            id: Some(RequestId::Number(9)),
+            actor: "todo/big".into(),
+            epoch: Epoch(1),
+            version: Version(3),
+            state: json!({"text": "x".repeat(MAX_MESSAGE_BYTES)}),
+        };
+        let oversized = big.to_frame().expect_err("over the limit");
+        assert_eq!(oversized.kind, "subscribed");
+        let reply: Value = serde_json::from_str(&big.to_reply_frame()).expect("JSON");
+        assert_eq!(reply["type"], "error");
+        assert_eq!(reply["code"], "too_large");
+        assert_eq!(reply["id"], 9, "the reply still answers the request");
+        let small = ServerMessage::Pong { id: None };
+        assert_eq!(small.to_reply_frame(), small.to_json());
     }
 
     #[test]

@@ -1,37 +1,96 @@
-//! Translates AWS SDK errors into [`crate::Error`] at the adapter edge, deciding retryability.
+//! Translates AWS SDK errors into [`crate::Error`] at the adapter edge by their typed
+//! variants, deciding what the caller does next: a failed condition, a cancelled
+//! transaction, a throttle (`rate_limited`), a retryable fault, or a terminal one.
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::Error as DynamoError;
 
 use crate::error::Error;
 
-/// Service error codes that mean "slow down or try again", common to DynamoDB and API Gateway.
-const RETRYABLE_CODES: [&str; 8] = [
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "LimitExceededException",
-    "InternalServerError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "TransactionInProgressException",
-];
+/// A failed DynamoDB request, sorted by what the caller does next.
+#[derive(Debug)]
+pub(crate) enum DynamoFailure {
+    /// The request's condition expression did not hold.
+    ConditionFailed,
+    /// A transaction was cancelled: each item's reason code, in request order (`None` for
+    /// an item that was fine). Reason codes are data of the API, not error messages.
+    Cancelled(Vec<Option<String>>, Error),
+    Other(Error),
+}
 
-/// Wraps `err` as [`Error::Dependency`], keeping it as the source.
-pub(crate) fn dependency<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let retryable = match &err {
-        SdkError::ServiceError(ctx) => {
-            RETRYABLE_CODES.contains(&ctx.err().code().unwrap_or_default()) || ctx.raw().status().is_server_error()
+impl DynamoFailure {
+    /// The failure as an error, for callers that expect no condition to fail.
+    pub(crate) fn into_error(self, operation: &'static str) -> Error {
+        match self {
+            DynamoFailure::ConditionFailed => Error::Dependency {
+                operation,
+                retryable: false,
+                source: "a condition that should always hold failed".into(),
+            },
+            DynamoFailure::Cancelled(_, error) | DynamoFailure::Other(error) => error,
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        _ => false,
-    };
-    Error::Dependency {
+    }
+}
+
+/// Sorts a DynamoDB SDK error by its typed variant.
+pub(crate) fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> DynamoFailure
+where
+    E: std::error::Error + Send + Sync + 'static,
+    DynamoError: From<SdkError<E, HttpResponse>>,
+{
+    let transient = is_transient(&err);
+    let dependency = |retryable: bool, source: DynamoError| Error::Dependency {
         operation,
         retryable,
-        source: Box::new(err),
+        source: Box::new(source),
+    };
+    match DynamoError::from(err) {
+        DynamoError::ConditionalCheckFailedException(_) => DynamoFailure::ConditionFailed,
+        DynamoError::TransactionCanceledException(cancelled) => {
+            let reasons: Vec<Option<String>> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().filter(|c| *c != "None").map(str::to_owned))
+                .collect();
+            let busy = reasons.iter().flatten().any(|c| {
+                matches!(
+                    c.as_str(),
+                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+                )
+            });
+            let source = DynamoError::TransactionCanceledException(cancelled);
+            DynamoFailure::Cancelled(reasons, dependency(busy, source))
+        }
+        throttle @ (DynamoError::ProvisionedThroughputExceededException(_)
+        | DynamoError::RequestLimitExceeded(_)
+        | DynamoError::ThrottlingException(_)
+        | DynamoError::LimitExceededException(_)) => DynamoFailure::Other(Error::Throttled {
+            operation,
+            source: Box::new(throttle),
+        }),
+        retry @ (DynamoError::InternalServerError(_)
+        | DynamoError::TransactionConflictException(_)
+        | DynamoError::TransactionInProgressException(_)
+        | DynamoError::ReplicatedWriteConflictException(_)) => DynamoFailure::Other(dependency(true, retry)),
+        other => DynamoFailure::Other(dependency(transient, other)),
+    }
+}
+
+/// Wraps a DynamoDB SDK error as [`Error`] (a failed condition is a terminal fault here).
+pub(crate) fn dependency<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+    DynamoError: From<SdkError<E, HttpResponse>>,
+{
+    classify(operation, err).into_error(operation)
+}
+
+/// A failure of the transport or a 5xx answer: the same request may succeed later.
+pub(crate) fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::ServiceError(ctx) => ctx.raw().status().is_server_error(),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        _ => false,
     }
 }

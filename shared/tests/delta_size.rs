@@ -6,7 +6,6 @@
 //! `cargo test -p statecast --test delta_size -- --nocapture` prints the figures.
 
 use serde_json::{json, Value};
-use statecast::actor::ActorRegistry;
 use statecast::delta::{change, Change};
 use statecast::ids::{Epoch, Version};
 use statecast::protocol::ServerMessage;
@@ -50,7 +49,8 @@ fn frame_len(old: &Value, new: &Value, version: u64) -> (usize, usize) {
 
 #[test]
 fn single_item_edits_of_a_1000_item_todo_list_send_deltas_of_a_few_percent() {
-    let registry = ActorRegistry::with_examples();
+    let app = statecast::app::application().expect("valid");
+    let registry = app.actors();
     let todo = registry.get("todo").expect("the todo actor");
     let mut state = todo.default_state();
     for i in 0..1000 {

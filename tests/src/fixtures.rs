@@ -1,9 +1,9 @@
 //! Loads the real Lambda event JSON under `tests/fixtures/` and adapts it per test.
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::dynamodb::Event as StreamEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
-use statecast::stream_json::ActorStreamEvent;
 
 /// The raw JSON of `tests/fixtures/{name}.json`. A WebSocket event's `connectedAt` and
 /// `requestTimeEpoch` are moved to this test process' start, so the connection's TTL lies in
@@ -54,7 +54,7 @@ pub fn ws_event(
 
 /// A DynamoDB stream event fixture (`stream-insert`, `stream-modify`, `stream-remove`), decoded
 /// from the fixture's JSON text as the Lambda runtime decodes the fan-out handler's payload.
-pub fn stream_event(name: &str) -> LambdaEvent<ActorStreamEvent> {
+pub fn stream_event(name: &str) -> LambdaEvent<StreamEvent> {
     let path = format!("{}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
     let payload = serde_json::from_slice(&text).unwrap_or_else(|e| panic!("fixture {name} does not decode: {e}"));
@@ -65,4 +65,18 @@ pub fn stream_event(name: &str) -> LambdaEvent<ActorStreamEvent> {
 /// type when they differ (e.g. an `aws_lambda_events` stream event for the fan-out handler).
 pub fn lambda_event<T, U: From<T>>(payload: T) -> LambdaEvent<U> {
     LambdaEvent::new(U::from(payload), Context::default())
+}
+
+/// The reply frame of a `$default` route response: a 200 with a JSON text body.
+pub fn route_reply(
+    response: Result<aws_lambda_events::apigw::ApiGatewayProxyResponse, lambda_runtime::Error>,
+) -> Value {
+    let response = response.expect("the default handler never fails");
+    assert_eq!(response.status_code, 200);
+    match response.body {
+        Some(aws_lambda_events::encodings::Body::Text(text)) => {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("reply {text:?}: {e}"))
+        }
+        other => panic!("expected a text reply, got {other:?}"),
+    }
 }

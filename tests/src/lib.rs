@@ -6,6 +6,7 @@
 //! DynamoDB-compatible endpoint (e.g. DynamoDB Local); each harness uses its own table prefix.
 
 pub mod fixtures;
+pub mod local;
 pub mod replica;
 pub mod request_log;
 pub mod stream_reader;
@@ -16,11 +17,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use statecast::actor::ActorRegistry;
+use statecast::app::application;
+use statecast::application::{Application, Services, Stores};
 use statecast::dynamo::{create_tables, DynamoStore, TableNames};
+use statecast::ids::ConnectionId;
 use statecast::ports::{ConnectionSender, SubscriptionStore};
-use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService, Settings};
+use statecast::service::{ConnectRequest, ConnectService, DisconnectService, FanoutService, MessageService, Settings};
 use statecast::testing::RecordingSender;
+use statecast::workflow::WorkflowSettings;
 use statecast_local::engine::Engine;
 
 pub use stream_reader::StreamReader;
@@ -55,14 +59,22 @@ pub struct Harness {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub tables: TableNames,
     pub store: Arc<DynamoStore>,
-    pub registry: Arc<ActorRegistry>,
+    /// What the services are built with (a test may change it before building them).
     pub settings: Settings,
+    /// The application served (the shipped one unless started with another).
+    pub app: Application,
     _engine: Engine,
 }
 
 impl Harness {
-    /// Starts dynoxide on `127.0.0.1:0` (or uses [`ENDPOINT_VAR`]) and creates the tables.
+    /// Starts dynoxide on `127.0.0.1:0` (or uses [`ENDPOINT_VAR`]) and creates the tables;
+    /// the services serve the shipped application.
     pub async fn start() -> Harness {
+        Self::start_with(application().expect("the shipped application is valid")).await
+    }
+
+    /// [`Harness::start`] serving `app`.
+    pub async fn start_with(app: Application) -> Harness {
         init_tracing();
         let engine = match external_endpoint() {
             Some(endpoint) => Engine::external(endpoint),
@@ -84,28 +96,45 @@ impl Harness {
             dynamo,
             tables,
             store,
-            registry: Arc::new(ActorRegistry::with_examples()),
             settings,
+            app,
             _engine: engine,
         }
     }
 
+    /// The application's services on this harness' tables, with the current settings.
+    pub fn services(&self) -> Services {
+        self.services_with(self.app.clone(), self.settings.clone(), WorkflowSettings::default())
+    }
+
+    /// The services of `app` (with `settings`) on this harness' tables.
+    pub fn services_with(&self, app: Application, settings: Settings, workflow_settings: WorkflowSettings) -> Services {
+        Services::new(app, Stores::all(self.store.clone()), settings, workflow_settings)
+    }
+
+    /// Registers connection `id` through `$connect`'s service (no tenant: the dev tenant).
+    pub async fn connect(&self, id: &str, tenant: Option<&str>) -> ConnectionId {
+        let connection_id = connection(id);
+        let request = ConnectRequest {
+            connection_id: connection_id.clone(),
+            tenant: tenant.map(str::to_owned),
+            principal: None,
+            connected_at: statecast::records::now_millis(),
+        };
+        self.connect_service().connect(request).await.expect("connect");
+        connection_id
+    }
+
     pub fn connect_service(&self) -> ConnectService {
-        ConnectService::new(self.store.clone(), self.settings.clone())
+        self.services().connect()
     }
 
     pub fn disconnect_service(&self) -> DisconnectService {
-        DisconnectService::new(self.store.clone(), self.store.clone())
+        self.services().disconnect()
     }
 
     pub fn message_service(&self) -> MessageService {
-        MessageService::new(
-            self.store.clone(),
-            self.store.clone(),
-            self.store.clone(),
-            self.registry.clone(),
-            self.settings.clone(),
-        )
+        self.services().message()
     }
 
     /// A fan-out service posting through `sender`, reading subscribers from `subscriptions`.
@@ -114,17 +143,21 @@ impl Harness {
         subscriptions: Arc<dyn SubscriptionStore>,
         sender: Arc<dyn ConnectionSender>,
     ) -> FanoutService {
-        FanoutService::new(
+        let stores = Stores {
             subscriptions,
-            sender,
-            self.disconnect_service(),
-            self.registry.clone(),
+            ..Stores::all(self.store.clone())
+        };
+        Services::new(
+            self.app.clone(),
+            stores,
             self.settings.clone(),
+            WorkflowSettings::default(),
         )
+        .fanout(sender)
     }
 
     pub fn fanout_service(&self, sender: Arc<RecordingSender>) -> FanoutService {
-        self.fanout_service_with(self.store.clone(), sender)
+        self.services().fanout(sender)
     }
 
     /// A reader of the workflows table's stream, positioned at its start.
@@ -136,6 +169,11 @@ impl Harness {
     pub async fn actor_stream(&self) -> StreamReader {
         StreamReader::open(&self.sdk, &self.dynamo, &self.tables.actors).await
     }
+}
+
+/// A connection id (panics on an invalid one).
+pub fn connection(id: &str) -> ConnectionId {
+    ConnectionId::new(id).expect("connection id")
 }
 
 /// Logs to the test's output when `RUST_LOG` is set (e.g. `RUST_LOG=statecast=debug`).

@@ -46,20 +46,63 @@ fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, ActionLog> {
     log.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Holds `hold` actions until the test opens it, so a test can act while a step is known to
+/// be running (not merely started and already finished).
+#[derive(Debug)]
+pub struct Gate {
+    entered: watch::Sender<usize>,
+    open: watch::Sender<bool>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            entered: watch::channel(0).0,
+            open: watch::channel(false).0,
+        }
+    }
+}
+
+impl Gate {
+    /// Waits until `n` `hold` actions have entered (and are waiting, unless opened).
+    pub async fn wait_entered(&self, n: usize) {
+        let mut entered = self.entered.subscribe();
+        let waited = tokio::time::timeout(Duration::from_secs(30), entered.wait_for(|e| *e >= n)).await;
+        assert!(matches!(waited, Ok(Ok(_))), "{n} hold action(s) entered in time");
+    }
+
+    /// Lets every `hold` action (waiting or future) finish.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+
+    async fn pass(&self) {
+        let mut open = self.open.subscribe();
+        self.entered.send_modify(|e| *e += 1);
+        let _ = open.wait_for(|o| *o).await;
+    }
+}
+
 /// Test actions:
 /// - `echo`: returns `{"step", "input"}`;
 /// - `effect`: like `echo`, and records an effect under its idempotency key;
 /// - `flaky`: fails (retryably) while `attempt <= input.failures`, then echoes;
 /// - `fail`: always fails retryably; `decline`: fails terminally;
 /// - `sleep`: sleeps `input.ms` then echoes;
+/// - `hold`: waits at the [`Gate`] until the test opens it, then echoes;
 /// - `undo`: a compensation that echoes.
-pub fn test_actions(log: &SharedLog) -> ActionRegistry {
+pub fn test_actions(log: &SharedLog, gate: &Arc<Gate>) -> ActionRegistry {
     let logged = |name: &'static str| {
         let log = log.clone();
+        let gate = gate.clone();
         move |ctx: ActionContext| {
             let log = log.clone();
+            let gate = gate.clone();
             async move {
                 let started = Instant::now();
+                if name == "hold" {
+                    gate.pass().await;
+                }
                 let result = behave(name, &ctx, &log).await;
                 lock(&log).invocations.push(Invocation {
                     action: name.to_owned(),
@@ -74,7 +117,7 @@ pub fn test_actions(log: &SharedLog) -> ActionRegistry {
             }
         }
     };
-    ["echo", "effect", "flaky", "fail", "decline", "sleep", "undo"]
+    ["echo", "effect", "flaky", "fail", "decline", "sleep", "hold", "undo"]
         .into_iter()
         .fold(ActionRegistry::new(), |registry, name| {
             registry.with(name, logged(name))
@@ -111,6 +154,7 @@ pub struct WorkflowRig {
     pub harness: Harness,
     pub service: Arc<WorkflowService>,
     pub log: SharedLog,
+    pub gate: Arc<Gate>,
     pub esm: EsmHandle,
     pub tenant: TenantId,
     stop: watch::Sender<bool>,
@@ -140,7 +184,8 @@ impl WorkflowRig {
     ) -> WorkflowRig {
         let harness = Harness::start().await;
         let log = SharedLog::default();
-        let registry = Arc::new(workflows(test_actions(&log)));
+        let gate = Arc::new(Gate::default());
+        let registry = Arc::new(workflows(test_actions(&log, &gate)));
         let settings = WorkflowSettings {
             inline_delay_limit: Duration::from_millis(50),
             ..WorkflowSettings::default()
@@ -157,6 +202,7 @@ impl WorkflowRig {
             harness,
             service,
             log,
+            gate,
             esm,
             tenant: TenantId::new(DEV_TENANT).expect("tenant"),
             stop,

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use statecast::connections_api::ApiGatewaySender;
-use statecast::ids::ConnectionId;
 use statecast::ports::ConnectionSender;
+use statecast_tests::connection;
 use tokio::net::TcpListener;
 
 /// Every post the fake management API received: (connection id, body).
@@ -58,10 +58,6 @@ async fn sender(endpoint: &str, retry: RetryConfig) -> ApiGatewaySender {
         .retry_config(retry)
         .build();
     ApiGatewaySender::new(aws_sdk_apigatewaymanagement::Client::from_conf(config))
-}
-
-fn connection(id: &str) -> ConnectionId {
-    ConnectionId::new(id).expect("connection id")
 }
 
 fn received(posts: &Posts) -> Vec<(String, Vec<u8>)> {

@@ -7,15 +7,17 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 
-use aws_lambda_events::apigw::ApiGatewayProxyResponse;
-use aws_lambda_events::encodings::Body;
 use serde_json::{json, Value};
+use statecast::app::application;
+use statecast::application::{Services, Stores};
 use statecast::dynamo::DynamoStore;
-use statecast::ids::{ActorKey, ConnectionId};
+use statecast::ids::ActorKey;
 use statecast::ports::{ConnectionStore, SubscriptionStore};
 use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService};
 use statecast::testing::RecordingSender;
-use statecast_tests::fixtures::{lambda_event, ws_event};
+use statecast::workflow::WorkflowSettings;
+use statecast_tests::connection;
+use statecast_tests::fixtures::{lambda_event, route_reply, ws_event};
 use statecast_tests::request_log::RequestLog;
 use statecast_tests::Harness;
 
@@ -35,24 +37,17 @@ impl Counted {
         let client = log.client(&h.sdk);
         let store = Arc::new(DynamoStore::new(client, h.tables.clone()));
         let sender = Arc::new(RecordingSender::new());
-        let disconnect = DisconnectService::new(store.clone(), store.clone());
+        let services = Services::new(
+            application().expect("valid"),
+            Stores::all(store),
+            h.settings.clone(),
+            WorkflowSettings::default(),
+        );
         Counted {
-            connect: ConnectService::new(store.clone(), h.settings.clone()),
-            messages: MessageService::new(
-                store.clone(),
-                store.clone(),
-                store.clone(),
-                h.registry.clone(),
-                h.settings.clone(),
-            ),
-            fanout: FanoutService::new(
-                store,
-                sender.clone(),
-                disconnect.clone(),
-                h.registry.clone(),
-                h.settings.clone(),
-            ),
-            disconnect,
+            connect: services.connect(),
+            messages: services.message(),
+            fanout: services.fanout(sender.clone()),
+            disconnect: services.disconnect(),
             log,
             sender,
         }
@@ -118,16 +113,6 @@ fn table(rows: &[Row]) -> String {
     out
 }
 
-/// The reply frame of a `$default` route response.
-fn reply(response: Result<ApiGatewayProxyResponse, lambda_runtime::Error>) -> Value {
-    let response = response.expect("the default handler never fails");
-    assert_eq!(response.status_code, 200);
-    match response.body {
-        Some(Body::Text(text)) => serde_json::from_str(&text).expect("the reply is JSON"),
-        other => panic!("expected a text reply, got {other:?}"),
-    }
-}
-
 async fn connect(service: &ConnectService, id: &str) {
     let response = statecast_connect::handler(service, ws_event("ws-connect", id, None, None))
         .await
@@ -137,7 +122,7 @@ async fn connect(service: &ConnectService, id: &str) {
 
 async fn message(service: &MessageService, id: &str, frame: Value) -> Value {
     let event = ws_event("ws-message", id, Some(&frame.to_string()), None);
-    reply(statecast_default::handler(service, event).await)
+    route_reply(statecast_default::handler(service, event).await)
 }
 
 async fn expect_reply(service: &MessageService, id: &str, frame: Value, kind: &str) -> Value {
@@ -151,10 +136,6 @@ async fn disconnect(service: &DisconnectService, id: &str) {
         .await
         .expect("the disconnect handler never fails");
     assert_eq!(response.status_code, 200, "{id} is cleaned up");
-}
-
-fn connection(id: &str) -> ConnectionId {
-    ConnectionId::new(id).expect("connection id")
 }
 
 /// The per-request operations: connect, subscribe, calls that do and do not change state,

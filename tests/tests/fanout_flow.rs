@@ -9,21 +9,12 @@ use statecast::ids::{ActorKey, ConnectionId};
 use statecast::ports::{ConnectionStore, SubscriberPage, SubscriptionStore};
 use statecast::protocol::ServerMessage;
 use statecast::records::SubscriptionRecord;
-use statecast::service::ConnectRequest;
 use statecast::testing::RecordingSender;
 use statecast_tests::fixtures::lambda_event;
 use statecast_tests::Harness;
 
 async fn connect(h: &Harness, id: &str) -> ConnectionId {
-    let connection_id = ConnectionId::new(id).expect("id");
-    let request = ConnectRequest {
-        connection_id: connection_id.clone(),
-        tenant: None,
-        principal: None,
-        connected_at: statecast::records::now_millis(),
-    };
-    h.connect_service().connect(request).await.expect("connect");
-    connection_id
+    h.connect(id, None).await
 }
 
 async fn send(h: &Harness, connection: &ConnectionId, frame: Value) -> ServerMessage {

@@ -3,17 +3,17 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use aws_lambda_events::encodings::Body;
-use lambda_runtime::{Error as LambdaError, LambdaEvent};
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::dynamodb::Event as StreamEvent;
+use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use statecast::ids::{ActorKey, ConnectionId, TenantId};
 use statecast::ports::{ActorStore, ConnectionStore, SubscriptionStore};
 use statecast::records::ConnectionRecord;
 use statecast::service::{ConnectService, FanoutService, Settings};
-use statecast::stream_json::ActorStreamEvent;
 use statecast::testing::RecordingSender;
-use statecast_tests::fixtures::{lambda_event, raw, stream_event, ws_event};
+use statecast_tests::connection;
+use statecast_tests::fixtures::{lambda_event, raw, route_reply, stream_event, ws_event};
 use statecast_tests::{Harness, DEV_TENANT};
 
 /// `connectedAt` of the `ws-connect` fixture, in milliseconds.
@@ -26,10 +26,6 @@ fn fixture_connected_at() -> i64 {
 /// An authorizer context like the fixture's, vouching for `tenant`.
 fn authorizer(tenant: &str) -> Value {
     json!({ "principalId": "user-1", "tenant": tenant, "sub": "user-1", "integrationLatency": 14 })
-}
-
-fn connection(id: &str) -> ConnectionId {
-    ConnectionId::new(id).expect("connection id")
 }
 
 fn key(stored: &str) -> ActorKey {
@@ -55,18 +51,8 @@ async fn stored_connection(h: &Harness, id: &str) -> Option<ConnectionRecord> {
     h.store.get_connection(&connection(id)).await.expect("get connection")
 }
 
-/// The reply frame of a `$default` response, checking it is a 200 with a text body.
-fn reply_of(response: Result<ApiGatewayProxyResponse, LambdaError>) -> Value {
-    let response = response.expect("the default handler never fails");
-    assert_eq!(response.status_code, 200);
-    match response.body {
-        Some(Body::Text(text)) => serde_json::from_str(&text).unwrap_or_else(|e| panic!("reply {text:?}: {e}")),
-        other => panic!("expected a text reply, got {other:?}"),
-    }
-}
-
 async fn handle_message(h: &Harness, event: LambdaEvent<ApiGatewayWebsocketProxyRequest>) -> Value {
-    reply_of(statecast_default::handler(&h.message_service(), event).await)
+    route_reply(statecast_default::handler(&h.message_service(), event).await)
 }
 
 /// Sends `body` from `id` through the `$default` fixture; returns the reply frame.
@@ -424,7 +410,7 @@ async fn watch_groceries() -> Watching {
 impl Watching {
     /// Runs the fan-out handler on `event`; asserts no record is reported for retry and only
     /// the acme subscriber was posted to; returns the frames it got.
-    async fn fan_out(&self, event: LambdaEvent<ActorStreamEvent>) -> Vec<Value> {
+    async fn fan_out(&self, event: LambdaEvent<StreamEvent>) -> Vec<Value> {
         let response = statecast_fanout::handler(&self.fanout, event)
             .await
             .expect("the fan-out handler never fails");
@@ -498,7 +484,7 @@ async fn undecodable_stream_record_is_skipped_and_the_rest_of_the_batch_delivere
     corrupt["dynamodb"]["NewImage"]["version"] = json!({"S": "one"});
     let valid = raw("stream-modify")["Records"][0].clone();
     let payload = serde_json::to_vec(&json!({ "Records": [corrupt, valid] })).expect("JSON");
-    let event: ActorStreamEvent = serde_json::from_slice(&payload).expect("a corrupt image does not fail the batch");
+    let event: StreamEvent = serde_json::from_slice(&payload).expect("a corrupt image does not fail the batch");
 
     let frames = w.fan_out(lambda_event(event)).await;
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use statecast_authorizer::AuthConfig;
 use statecast_local::{LocalOptions, LocalStack};
+use statecast_tests::local::start_local;
 use statecast_tests::ws_client::WsClient;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -14,14 +15,11 @@ const SECRET: &str = "local-test-secret-of-at-least-32-bytes!";
 
 async fn start() -> LocalStack {
     let auth = AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned())).expect("auth config");
-    let options = LocalOptions {
-        port: 0,
+    start_local(LocalOptions {
         auth: Some(auth),
-        dynamodb_endpoint: statecast_tests::external_endpoint(),
-        table_prefix: statecast_tests::unique_prefix(),
         ..LocalOptions::default()
-    };
-    LocalStack::start(options).await.expect("local stack starts")
+    })
+    .await
 }
 
 fn token(tenant: &str, sub: &str) -> String {

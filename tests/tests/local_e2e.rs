@@ -26,22 +26,7 @@ async fn start_posting(transport: ConnectionsTransport) -> LocalStack {
     .await
 }
 
-/// On an ephemeral port; against the external endpoint when the harness is switched to one.
-async fn start_with(options: LocalOptions) -> LocalStack {
-    let external = statecast_tests::external_endpoint();
-    let table_prefix = statecast_tests::unique_prefix();
-    let options = LocalOptions {
-        port: 0,
-        dynamodb_endpoint: external,
-        table_prefix,
-        ..options
-    };
-    LocalStack::start(options).await.expect("local stack starts")
-}
-
-fn store(stack: &LocalStack) -> statecast::dynamo::DynamoStore {
-    statecast::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.tables.clone())
-}
+use statecast_tests::local::{start_local as start_with, store};
 
 fn todo_default() -> Value {
     json!({"items": {}, "nextId": 0})

@@ -23,7 +23,7 @@ const OPTIONAL_CONFIG_VARS: &[(&str, &[&str])] = &[
     ("CONNECTIONS_ENDPOINT", &["statecast-fanout"]),
     ("DEFAULT_TENANT", &["statecast-connect"]),
     ("CONNECTION_TTL_SECONDS", &["statecast-connect"]),
-    ("MAX_CALL_ATTEMPTS", &["statecast-default"]),
+    ("CALL_RETRY_BUDGET_MS", &["statecast-default"]),
     ("MAX_STATE_BYTES", &["statecast-default"]),
     ("SEND_CONCURRENCY", &["statecast-fanout"]),
 ];

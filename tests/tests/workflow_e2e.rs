@@ -6,18 +6,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use statecast_local::{LocalOptions, LocalStack};
+use statecast_tests::local::start_local;
 use statecast_tests::replica::{Applied, Replica};
 use statecast_tests::ws_client::WsClient;
 
 async fn start() -> LocalStack {
-    statecast_tests::init_tracing();
-    let options = LocalOptions {
-        port: 0,
-        dynamodb_endpoint: statecast_tests::external_endpoint(),
-        table_prefix: statecast_tests::unique_prefix(),
-        ..LocalOptions::default()
-    };
-    LocalStack::start(options).await.expect("local stack starts")
+    start_local(LocalOptions::default()).await
 }
 
 /// Starts `order` with `input`, subscribes to its progress and follows it to a final status.

@@ -1,18 +1,16 @@
 //! An actor method starts a workflow: the start and the method's state change are one
 //! DynamoDB transaction, so either both happen or neither does.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use statecast::actor::{Actor, ActorError, ActorRegistry, Effects};
+use statecast::actor::{Actor, ActorError, Effects};
+use statecast::app::application;
+use statecast::application::Application;
 use statecast::ids::{ActorKey, ConnectionId, TenantId};
 use statecast::ports::{ActorStore, ConnectionStore};
 use statecast::protocol::ServerMessage;
 use statecast::records::{now_millis, ConnectionRecord};
-use statecast::service::MessageService;
-use statecast::workflow::example::example_registry;
-use statecast::workflow::{InstanceStatus, WorkflowService, WorkflowSettings};
+use statecast::workflow::{InstanceStatus, WorkflowSettings};
 use statecast_tests::{Harness, DEV_TENANT};
 
 /// Keeps the ids of the orders it placed; `place` starts the example `order` workflow.
@@ -61,28 +59,16 @@ impl Actor for Checkout {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_method_starts_a_workflow_in_the_same_transaction_as_its_state() {
-    let harness = Harness::start().await;
-    let workflows = Arc::new(WorkflowService::new(
-        harness.store.clone(),
-        Arc::new(example_registry()),
-        WorkflowSettings::default(),
-    ));
-    let registry = Arc::new(ActorRegistry::with_examples().with(Checkout));
-    let without_workflows = MessageService::new(
-        harness.store.clone(),
-        harness.store.clone(),
-        harness.store.clone(),
-        registry.clone(),
-        harness.settings.clone(),
-    );
-    let messages = MessageService::new(
-        harness.store.clone(),
-        harness.store.clone(),
-        harness.store.clone(),
-        registry,
-        harness.settings.clone(),
-    )
-    .with_workflows(workflows.clone());
+    let harness = Harness::start_with(application().expect("valid").actor(Checkout)).await;
+    let workflows = harness.services().workflow();
+    let messages = harness.message_service();
+    let without_workflows = harness
+        .services_with(
+            Application::new().actor(Checkout),
+            harness.settings.clone(),
+            WorkflowSettings::default(),
+        )
+        .message();
     let connection = ConnectionId::new("conn-1").expect("id");
     let tenant = TenantId::new(DEV_TENANT).expect("tenant");
     harness
@@ -138,7 +124,7 @@ async fn a_method_starts_a_workflow_in_the_same_transaction_as_its_state() {
     assert_eq!(after.version.0, 1);
     assert_eq!(after.state, stored.state);
 
-    // Without a workflow service the method is refused, nothing is written.
+    // In an application without that workflow the method is refused, nothing is written.
     let reply = without_workflows
         .handle(
             &connection,
@@ -149,7 +135,7 @@ async fn a_method_starts_a_workflow_in_the_same_transaction_as_its_state() {
     let ServerMessage::Error { message, .. } = reply else {
         panic!("an error: {reply:?}");
     };
-    assert_eq!(message, "workflows are not enabled in this deployment");
+    assert_eq!(message, r#"no workflow "order" is registered"#);
     assert_eq!(
         harness.store.load(&key).await.expect("read").expect("stored").version.0,
         1

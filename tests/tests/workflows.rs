@@ -429,12 +429,7 @@ async fn a_crash_after_the_action_reruns_it_with_the_same_key_and_one_effect() {
 async fn cancel_stops_the_run_and_compensates_what_completed() {
     let definition = WorkflowDefinition::new("long")
         .step(Step::new("a", "effect").compensate_with("undo"))
-        .step(
-            Step::new("b", "sleep")
-                .after("a")
-                .input(json!({"ms": 600}))
-                .compensate_with("undo"),
-        )
+        .step(Step::new("b", "hold").after("a").compensate_with("undo"))
         .step(Step::new("c", "effect").after("b").compensate_with("undo"));
     let rig = WorkflowRig::start(register(vec![definition]), dynamo).await;
     let started = rig
@@ -448,11 +443,11 @@ async fn cancel_stops_the_run_and_compensates_what_completed() {
         .await
         .expect("idempotent start");
     assert!(started.created && !again.created);
-    while !rig.runs().contains_key("b") {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // `b` is running (held at the gate) when the instance is cancelled.
+    rig.gate.wait_entered(1).await;
     let status = rig.service.cancel(&rig.tenant, "cancel-me").await.expect("cancels");
     assert_eq!(status, InstanceStatus::Compensating);
+    rig.gate.open();
     let instance = rig.wait_final("cancel-me").await;
     assert_eq!(instance.status, InstanceStatus::Cancelled);
     // `b` was running when the instance was cancelled: it finishes after the chain (which

@@ -1,17 +1,15 @@
-use std::sync::Arc;
-
 use aws_config::BehaviorVersion;
 use lambda_runtime::{run, service_fn, Error};
+use statecast::app::application;
+use statecast::application::Services;
 use statecast::config::Config;
-use statecast::dynamo::DynamoStore;
-use statecast::service::ConnectService;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables));
-    let service = ConnectService::new(store, config.settings);
+    let services = Services::on_dynamodb(application()?, aws_sdk_dynamodb::Client::new(&sdk), &config);
+    let service = services.connect();
     run(service_fn(|event| statecast_connect::handler(&service, event))).await
 }

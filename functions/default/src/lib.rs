@@ -11,17 +11,18 @@ pub async fn handler(
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request_id = request_id(&event.payload);
-    let reply = match connection_id(&event.payload) {
-        Err(e) => e.to_reply(None, &request_id),
+    let frame = match connection_id(&event.payload) {
+        Err(e) => e.to_reply(None, &request_id).to_reply_frame(),
         Ok(_) if event.payload.is_base64_encoded => ServerMessage::error(
             None,
             ErrorCode::BadRequest,
             "binary frames are not supported; send JSON text frames",
-        ),
+        )
+        .to_reply_frame(),
         Ok(connection) => {
             let body = event.payload.body.as_deref().unwrap_or_default();
-            service.handle(&connection, body, &request_id).await
+            service.handle_frame(&connection, body, &request_id).await
         }
     };
-    Ok(response(200, Some(reply.to_json())))
+    Ok(response(200, Some(frame)))
 }

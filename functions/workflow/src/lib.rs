@@ -10,8 +10,8 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use statecast::lambda_events::batch_response;
+use statecast::stream_events::workflow_stream_item;
 use statecast::workflow::WorkflowService;
-use statecast::workflow_events::workflow_stream_item;
 use tracing::info;
 
 /// What invokes the function.

@@ -11,14 +11,14 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use axum::serve::ListenerExt;
 use lambda_runtime::{Context, LambdaEvent};
-use statecast::actor::ActorRegistry;
+use statecast::app::application;
+use statecast::application::{Application, Services, Stores};
 use statecast::connections_api::ApiGatewaySender;
 use statecast::dynamo::{create_tables, DynamoStore, TableNames};
 use statecast::ids::TenantId;
 use statecast::ports::ConnectionSender;
-use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService, Settings};
-use statecast::workflow::example::example_registry;
-use statecast::workflow::{WorkflowRegistry, WorkflowService, WorkflowSettings};
+use statecast::service::Settings;
+use statecast::workflow::WorkflowSettings;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -50,8 +50,8 @@ pub struct LocalOptions {
     pub limits: Limits,
     pub esm: EsmConfig,
     pub settings: Settings,
-    /// The workflows `workflow.start` may start, with their actions.
-    pub workflows: Arc<WorkflowRegistry>,
+    /// The actor types and workflows served (what every function is built from).
+    pub application: Application,
     pub workflow_settings: WorkflowSettings,
     /// How often due durable timers are fired (a schedule event in AWS).
     pub timer_sweep_interval: Duration,
@@ -74,7 +74,7 @@ impl Default for LocalOptions {
             limits: Limits::default(),
             esm: EsmConfig::default(),
             settings: Settings::default(),
-            workflows: Arc::new(example_registry()),
+            application: application().expect("the shipped application is valid"),
             workflow_settings: WorkflowSettings::default(),
             timer_sweep_interval: Duration::from_millis(250),
             connections_transport: ConnectionsTransport::default(),
@@ -145,15 +145,14 @@ impl LocalStack {
             None => options.dev_tenant.clone().map(TenantId::new).transpose()?,
         };
         let store = Arc::new(DynamoStore::new(dynamo.clone(), tables.clone()));
-        let registry = Arc::new(ActorRegistry::with_examples());
-        let (shutdown, shutdown_rx) = watch::channel(false);
-
-        let workflows = Arc::new(WorkflowService::new(
-            store.clone(),
-            options.workflows.clone(),
+        let services = Services::new(
+            options.application.clone(),
+            Stores::all(store),
+            settings,
             options.workflow_settings.clone(),
-        ));
-        let mut routes = routes(&store, &registry, &settings, &workflows);
+        );
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut routes = routes(&services);
         routes.authorizer = options.auth.clone().map(authorizer).transpose()?;
         let gateway = Arc::new(Gateway::new(
             routes,
@@ -176,15 +175,7 @@ impl LocalStack {
         });
 
         let transport = options.connections_transport;
-        let fanout = fanout_handler(
-            &sdk,
-            &connections_url,
-            &gateway,
-            transport,
-            &store,
-            &registry,
-            &settings,
-        );
+        let fanout = fanout_handler(&sdk, &connections_url, &gateway, transport, &services);
         let arn = stream_arn(&dynamo, &tables.actors)
             .await
             .map_err(|e| StartError::Stream(e.to_string()))?;
@@ -197,9 +188,9 @@ impl LocalStack {
             aws_sdk_dynamodbstreams::Client::new(&sdk),
             workflow_arn,
             workflow_esm_config(&options.esm),
-            workflow_handler(workflows.clone()),
+            workflow_handler(services.workflow()),
         );
-        let timers = spawn_timer_sweep(workflows, options.timer_sweep_interval, shutdown_rx.clone());
+        let timers = spawn_timer_sweep(services.workflow(), options.timer_sweep_interval, shutdown_rx.clone());
         let sweeper = engine.spawn_ttl_sweeper(options.ttl_sweep_interval, shutdown_rx);
         info!(%ws_url, %connections_url, dynamodb = %engine.endpoint, "local stack ready");
         Ok(LocalStack {
@@ -247,24 +238,10 @@ fn context(request_id: Option<String>) -> Context {
     context
 }
 
-fn routes(
-    store: &Arc<DynamoStore>,
-    registry: &Arc<ActorRegistry>,
-    settings: &Settings,
-    workflows: &Arc<WorkflowService>,
-) -> Routes {
-    let connect = Arc::new(ConnectService::new(store.clone(), settings.clone()));
-    let disconnect = Arc::new(DisconnectService::new(store.clone(), store.clone()));
-    let message = Arc::new(
-        MessageService::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            registry.clone(),
-            settings.clone(),
-        )
-        .with_workflows(workflows.clone()),
-    );
+fn routes(services: &Services) -> Routes {
+    let connect = Arc::new(services.connect());
+    let disconnect = Arc::new(services.disconnect());
+    let message = Arc::new(services.message());
     let connect: WsHandler = Arc::new(move |event| {
         let service = connect.clone();
         Box::pin(async move {
@@ -313,9 +290,7 @@ fn fanout_handler(
     connections_url: &str,
     gateway: &Arc<Gateway>,
     transport: ConnectionsTransport,
-    store: &Arc<DynamoStore>,
-    registry: &Arc<ActorRegistry>,
-    settings: &Settings,
+    services: &Services,
 ) -> StreamHandler {
     let sender: Arc<dyn ConnectionSender> = match transport {
         ConnectionsTransport::InProcess => Arc::new(InProcessSender::new(gateway.clone())),
@@ -328,19 +303,9 @@ fn fanout_handler(
             )))
         }
     };
-    let cleanup = DisconnectService::new(store.clone(), store.clone());
-    let service = Arc::new(FanoutService::new(
-        store.clone(),
-        sender,
-        cleanup,
-        registry.clone(),
-        settings.clone(),
-    ));
+    let service = Arc::new(services.fanout(sender));
     Arc::new(move |event| {
         let service = service.clone();
-        // The event source mapping hands out `aws_lambda_events` records; the handler reads the
-        // payload's DynamoDB JSON form, as Lambda delivers it.
-        let event = statecast::stream_json::ActorStreamEvent::from(event);
         Box::pin(async move { statecast_fanout::handler(&service, LambdaEvent::new(event, context(None))).await })
     })
 }

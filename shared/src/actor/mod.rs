@@ -48,14 +48,22 @@ impl ActorError {
     }
 }
 
-/// Decodes a method's `args`; `null` (no args sent) reads as `{}`.
+/// Decodes a method's `args` into `T` (derive `Deserialize`, with `deny_unknown_fields` to
+/// refuse typos); `null` (no args sent) reads as `{}`. Only an object is accepted, so a struct
+/// can never be filled from an array by position.
 pub fn args<T: DeserializeOwned>(method: &str, args: Value) -> Result<T, ActorError> {
-    let args = if args.is_null() {
-        Value::Object(Default::default())
-    } else {
-        args
+    let args = match args {
+        Value::Null => Value::Object(Default::default()),
+        object @ Value::Object(_) => object,
+        _ => return Err(not_an_object(method)),
     };
     serde_json::from_value(args).map_err(|e| ActorError::bad_request(format!("invalid args for {method}: {e}")))
+}
+
+fn not_an_object(method: &str) -> ActorError {
+    ActorError::bad_request(format!(
+        "invalid args for {method}: `args` must be a JSON object (or absent)"
+    ))
 }
 
 /// A workflow a method asked to start.
@@ -143,6 +151,10 @@ impl<A: Actor> DynActor for A {
     }
 
     fn invoke(&self, state: Option<&Value>, method: &str, args: Value) -> Result<Outcome, ActorError> {
+        // Every method of every actor gets an object (or nothing), whatever it does with it.
+        if !(args.is_object() || args.is_null()) {
+            return Err(not_an_object(method));
+        }
         let mut typed: A::State = match state {
             None => A::State::default(),
             Some(stored) => serde_json::from_value(stored.clone()).map_err(|e| {
@@ -173,12 +185,6 @@ impl ActorRegistry {
         Self::default().with(crate::workflow::WorkflowProgress)
     }
 
-    /// [`ActorRegistry::new`] plus the example actors shipped with the platform, `counter`
-    /// and `todo`.
-    pub fn with_examples() -> Self {
-        Self::new().with(Counter).with(TodoList)
-    }
-
     pub fn with(mut self, actor: impl Actor) -> Self {
         self.register(actor);
         self
@@ -191,9 +197,13 @@ impl ActorRegistry {
     pub fn get(&self, actor_type: &str) -> Option<&dyn DynActor> {
         self.actors.get(actor_type).map(|a| a.as_ref())
     }
+}
 
-    pub fn types(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.actors.keys().copied()
+impl std::fmt::Debug for ActorRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut types: Vec<&str> = self.actors.keys().copied().collect();
+        types.sort_unstable();
+        f.debug_struct("ActorRegistry").field("types", &types).finish()
     }
 }
 
@@ -204,7 +214,7 @@ mod tests {
 
     #[test]
     fn registry_dispatches_by_type_and_method() {
-        let registry = ActorRegistry::with_examples();
+        let registry = ActorRegistry::new().with(Counter).with(TodoList);
         let counter = registry.get("counter").expect("registered");
         let out = counter.invoke(None, "increment", json!({"by": 5})).expect("increments");
         assert_eq!(out.value, json!(5));
@@ -217,8 +227,31 @@ mod tests {
     }
 
     #[test]
+    fn arguments_must_be_an_object_for_every_method() {
+        let registry = ActorRegistry::new().with(Counter).with(TodoList);
+        let counter = registry.get("counter").expect("registered");
+        for (method, args) in [
+            ("increment", json!([5])),
+            ("get", json!([])),
+            ("reset", json!([])),
+            ("increment", json!(5)),
+            ("get", json!("x")),
+        ] {
+            let err = counter.invoke(None, method, args.clone()).expect_err("refused");
+            assert_eq!(err.code, ErrorCode::BadRequest, "{method} {args}");
+            assert!(err.message.contains("must be a JSON object"), "{}", err.message);
+        }
+        #[derive(serde::Deserialize, Debug)]
+        struct By {
+            #[allow(dead_code)]
+            by: i64,
+        }
+        assert!(args::<By>("increment", json!([5])).is_err(), "never by position");
+    }
+
+    #[test]
     fn state_of_another_shape_is_an_internal_error_not_a_panic() {
-        let registry = ActorRegistry::with_examples();
+        let registry = ActorRegistry::new().with(Counter).with(TodoList);
         let counter = registry.get("counter").expect("registered");
         let err = counter
             .invoke(Some(&json!({"value": "seven"})), "increment", Value::Null)

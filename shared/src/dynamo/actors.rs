@@ -1,13 +1,18 @@
 //! The actors table: one item per actor with `state`, `version` and `epoch`; its stream
-//! (NEW_AND_OLD_IMAGES) drives the fan-out.
+//! (NEW_AND_OLD_IMAGES) drives the fan-out. Every actor write is conditioned on the version
+//! its method read and goes through `commit`, alone or with the writes it carries.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{from_item, s, to_item, DynamoStore};
+use super::commit::Committed;
+use super::item_size::{item_size, MAX_ITEM_BYTES};
+use super::workflow_writes::{n, Op, OpWrite};
+use super::{from_item, s, to_item, DynamoStore, Item};
 use crate::error::{Error, Result};
 use crate::ids::{ActorKey, Version};
-use crate::ports::ActorStore;
+use crate::ports::{ActorStore, ActorWrite};
 use crate::records::ActorRecord;
 use crate::sdk_error::dependency;
 
@@ -26,42 +31,67 @@ impl ActorStore for DynamoStore {
         output.item.map(|item| from_item(item, "actor")).transpose()
     }
 
-    async fn save(&self, record: &ActorRecord, expected: Version) -> Result<()> {
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(&self.tables.actors)
-            .set_item(Some(to_item(record, "actor")?));
-        request = if expected == Version::NONE {
-            request.condition_expression("attribute_not_exists(actorKey)")
-        } else {
-            request
-                .condition_expression("version = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N(expected.0.to_string()))
-        };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::Conflict(record.actor_key.address()))
-            }
-            Err(e)
-                if e.as_service_error()
-                    .and_then(|s| s.meta().message())
-                    .is_some_and(is_item_too_large) =>
-            {
-                Err(Error::TooLarge(format!(
-                    "the state of {} exceeds DynamoDB's 400 KB item limit",
-                    record.actor_key
-                )))
-            }
-            Err(e) => Err(dependency("PutItem actor", e)),
+    async fn write(&self, write: ActorWrite) -> Result<()> {
+        let mut ops = vec![self.actor_op(&write.key, write.record.as_ref(), write.expected)?];
+        for other in &write.with {
+            ops.push(self.op(other)?);
+        }
+        match self.commit_ops(ops).await? {
+            Committed::Done => Ok(()),
+            Committed::Refused(0) => Err(Error::VersionConflict(write.key.address())),
+            Committed::Refused(at) => Err(Error::AlreadyTaken(describe(&write.with[at - 1]))),
         }
     }
 }
 
-fn is_item_too_large(message: &str) -> bool {
-    message.contains("Item size") && message.contains("maximum")
+impl DynamoStore {
+    /// The actor's own write: a Put of `record`, or (state unchanged) a check of the version.
+    fn actor_op(&self, key: &ActorKey, record: Option<&ActorRecord>, expected: Version) -> Result<Op> {
+        let write = match record {
+            Some(record) => {
+                let item = to_item(record, "actor")?;
+                check_size(&item, key)?;
+                OpWrite::Put(item)
+            }
+            None => OpWrite::Check {
+                key: Item::from([("actorKey".to_owned(), s(key.to_string()))]),
+            },
+        };
+        let mut op = Op {
+            table: self.tables.actors.clone(),
+            write,
+            condition: "attribute_not_exists(#pk)".to_owned(),
+            names: HashMap::from([("#pk".to_owned(), "actorKey".to_owned())]),
+            values: HashMap::new(),
+        };
+        if expected != Version::NONE {
+            op.condition = "#version = :expected".to_owned();
+            op.names = HashMap::from([("#version".to_owned(), "version".to_owned())]);
+            op.values = HashMap::from([(":expected".to_owned(), n(expected.0))]);
+        }
+        Ok(op)
+    }
+}
+
+/// Refuses an item DynamoDB would refuse, before sending it.
+fn check_size(item: &Item, key: &ActorKey) -> Result<()> {
+    let size = item_size(item);
+    if size > MAX_ITEM_BYTES {
+        return Err(Error::TooLarge(format!(
+            "the state of {} would take {size} bytes stored; DynamoDB's item limit is {MAX_ITEM_BYTES}",
+            key.address()
+        )));
+    }
+    Ok(())
+}
+
+/// What a refused companion write claimed.
+fn describe(write: &crate::workflow::model::WorkflowWrite) -> String {
+    use crate::workflow::model::WorkflowWrite;
+    match write {
+        WorkflowWrite::PutInstance(instance) => format!("workflow id {}", instance.workflow_id),
+        WorkflowWrite::PutStep(step) => format!("workflow id {}", step.workflow_id),
+        WorkflowWrite::PutProgress(record) => format!("workflow progress actor {}", record.actor_key.address()),
+        other => format!("{other:?}"),
+    }
 }

@@ -4,7 +4,9 @@
 //! Every access is a key lookup or a Query; nothing here ever scans.
 
 mod actors;
+mod commit;
 mod connections;
+mod item_size;
 mod subscriptions;
 mod tables;
 mod workflow_writes;
@@ -19,6 +21,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+pub use item_size::{item_size, MAX_ITEM_BYTES};
 pub use tables::{create_tables, TableNames, TableSpec, SUBSCRIPTIONS_BY_CONNECTION, TABLE_SPECS, WORKFLOWS_BY_DUE};
 
 /// One client, four tables; implements every store port.

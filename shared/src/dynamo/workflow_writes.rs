@@ -1,13 +1,12 @@
 //! Every [`WorkflowWrite`] as one conditional Put or Update on the workflows or actors table
-//! (with `#name` / `:value` placeholders), ready to send alone or inside a transaction.
+//! (with `#name` / `:value` placeholders), committed by `commit`.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{s, to_item, DynamoStore, Item};
 use crate::error::{Error, Result};
-use crate::ids::Version;
 use crate::records::now_millis;
 use crate::workflow::model::{due_key, InstanceUpdate, WorkflowWrite, INSTANCE_SK, TIMER_SHARD};
 
@@ -22,10 +21,17 @@ pub(super) struct Op {
 
 pub(super) enum OpWrite {
     Put(Item),
-    Update { key: Item, expression: String },
+    Update {
+        key: Item,
+        expression: String,
+    },
+    /// Writes nothing; only its condition must hold (inside a transaction).
+    Check {
+        key: Item,
+    },
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(super) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -100,7 +106,7 @@ impl UpdateBuilder {
 }
 
 impl DynamoStore {
-    fn put_new(&self, table: &str, item: Item, pk: &str) -> Op {
+    pub(super) fn put_new(&self, table: &str, item: Item, pk: &str) -> Op {
         Op {
             table: table.to_owned(),
             write: OpWrite::Put(item),
@@ -121,15 +127,6 @@ impl DynamoStore {
             WorkflowWrite::PutStep(step) => self.put_new(workflows, to_item(step, "workflow step")?, "workflowId"),
             WorkflowWrite::PutProgress(record) => {
                 self.put_new(&self.tables.actors, to_item(record, "workflow progress")?, "actorKey")
-            }
-            WorkflowWrite::SaveActor { record, expected } => {
-                let mut op = self.put_new(&self.tables.actors, to_item(record, "actor")?, "actorKey");
-                if *expected != Version::NONE {
-                    op.condition = "#version = :expected".to_owned();
-                    op.names = HashMap::from([("#version".to_owned(), "version".to_owned())]);
-                    op.values = HashMap::from([(":expected".to_owned(), n(expected.0))]);
-                }
-                op
             }
             WorkflowWrite::FinishStep {
                 workflow_id,
@@ -302,39 +299,4 @@ impl DynamoStore {
             "workflowId",
         ))
     }
-}
-
-pub(super) fn transact_item(op: Op) -> Result<TransactWriteItem> {
-    let build_error = |e: aws_sdk_dynamodb::error::BuildError| Error::Corrupt {
-        what: "workflow transaction",
-        detail: e.to_string(),
-    };
-    let values = (!op.values.is_empty()).then_some(op.values);
-    Ok(match op.write {
-        OpWrite::Put(item) => TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(op.table)
-                    .set_item(Some(item))
-                    .condition_expression(op.condition)
-                    .set_expression_attribute_names(Some(op.names))
-                    .set_expression_attribute_values(values)
-                    .build()
-                    .map_err(build_error)?,
-            )
-            .build(),
-        OpWrite::Update { key, expression } => TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(op.table)
-                    .set_key(Some(key))
-                    .update_expression(expression)
-                    .condition_expression(op.condition)
-                    .set_expression_attribute_names(Some(op.names))
-                    .set_expression_attribute_values(values)
-                    .build()
-                    .map_err(build_error)?,
-            )
-            .build(),
-    })
 }

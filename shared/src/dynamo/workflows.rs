@@ -1,16 +1,14 @@
-//! The workflows table behind [`WorkflowStore`]: a commit of one write is a single conditional
-//! request, of several a `TransactWriteItems` (see `workflow_writes` for each write). A failed
-//! condition is [`Commit::Refused`]; a transaction conflict is a retryable error.
+//! The workflows table behind [`WorkflowStore`]: commits go through `commit` (see
+//! `workflow_writes` for each write); a failed condition is [`Commit::Refused`], a
+//! transaction conflict a retryable error.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 
-use super::workflow_writes::{transact_item, workflow_key, Op, OpWrite};
+use super::commit::Committed;
+use super::workflow_writes::workflow_key;
 use super::{from_item, s, DynamoStore, WORKFLOWS_BY_DUE};
 use crate::error::{Error, Result};
 use crate::sdk_error::dependency;
@@ -19,102 +17,14 @@ use crate::workflow::model::{
 };
 use crate::workflow::WorkflowStore;
 
-impl DynamoStore {
-    /// Sends one write as a plain conditional request (half the cost of a transaction).
-    async fn commit_one(&self, op: Op) -> Result<Commit> {
-        let names = Some(op.names);
-        let values = (!op.values.is_empty()).then_some(op.values);
-        match op.write {
-            OpWrite::Put(item) => single_outcome(
-                "PutItem workflow",
-                self.client
-                    .put_item()
-                    .table_name(op.table)
-                    .set_item(Some(item))
-                    .condition_expression(op.condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .send()
-                    .await,
-            ),
-            OpWrite::Update { key, expression } => single_outcome(
-                "UpdateItem workflow",
-                self.client
-                    .update_item()
-                    .table_name(op.table)
-                    .set_key(Some(key))
-                    .update_expression(expression)
-                    .condition_expression(op.condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .send()
-                    .await,
-            ),
-        }
-    }
-}
-
-/// A single conditional request's result: a failed condition is [`Commit::Refused`].
-fn single_outcome<T, E>(
-    operation: &'static str,
-    result: std::result::Result<T, SdkError<E, HttpResponse>>,
-) -> Result<Commit>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match result {
-        Ok(_) => Ok(Commit::Done),
-        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException") => {
-            Ok(Commit::Refused)
-        }
-        Err(e) => Err(dependency(operation, e)),
-    }
-}
-
 #[async_trait]
 impl WorkflowStore for DynamoStore {
     async fn commit(&self, writes: Vec<WorkflowWrite>) -> Result<Commit> {
-        let mut ops = writes.iter().map(|w| self.op(w)).collect::<Result<Vec<_>>>()?;
-        if ops.len() == 1 {
-            return self.commit_one(ops.remove(0)).await;
-        }
-        let items = ops.into_iter().map(transact_item).collect::<Result<Vec<_>>>()?;
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Commit::Done),
-            Err(e) => {
-                let reasons: Vec<String> = e
-                    .as_service_error()
-                    .and_then(|s| match s {
-                        TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
-                        _ => None,
-                    })
-                    .map(|c| {
-                        c.cancellation_reasons()
-                            .iter()
-                            .filter_map(|r| r.code().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
-                    return Ok(Commit::Refused);
-                }
-                let conflict = reasons.iter().any(|r| r == "TransactionConflict");
-                match dependency("TransactWriteItems workflow", e) {
-                    Error::Dependency { operation, source, .. } if conflict => Err(Error::Dependency {
-                        operation,
-                        retryable: true,
-                        source,
-                    }),
-                    other => Err(other),
-                }
-            }
-        }
+        let ops = writes.iter().map(|w| self.op(w)).collect::<Result<Vec<_>>>()?;
+        Ok(match self.commit_ops(ops).await? {
+            Committed::Done => Commit::Done,
+            Committed::Refused(_) => Commit::Refused,
+        })
     }
 
     async fn instance(&self, workflow_id: &str) -> Result<Option<InstanceRecord>> {

@@ -1,8 +1,12 @@
-//! `call`: load → run the method → conditional write, retried on version conflicts.
+//! `call`: load → run the method → one conditional write (with the workflow starts the
+//! method asked for), retried on version conflicts with jittered back-off until the call's
+//! time budget is spent. Calls to one actor within this process take turns (first come,
+//! first served), so only writers in other processes can make a call retry.
 
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::time::Instant;
 use tracing::debug;
 
 use crate::actor::Effects;
@@ -10,81 +14,84 @@ use crate::backoff;
 use crate::delta::serialized_len;
 use crate::error::{Error, Result};
 use crate::ids::{ActorKey, Epoch, Version};
+use crate::ports::ActorWrite;
 use crate::records::{now_millis, ActorRecord};
 use crate::service::MessageService;
-use crate::workflow::model::{Commit, WorkflowWrite};
+use crate::workflow::model::WorkflowWrite;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(2);
-const BACKOFF_CAP: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_millis(50);
+
+/// DynamoDB's limit on the items of one transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
 
 impl MessageService {
     /// Runs `method` on the actor and returns its value and the version it produced. A method
-    /// that leaves the state as it was writes nothing and returns the version it read.
+    /// that leaves the state as it was (and starts nothing) writes nothing and returns the
+    /// version it read.
     pub(super) async fn call(&self, key: &ActorKey, method: &str, args: Value) -> Result<(Value, Version)> {
         let actor = self.actor_type(key)?;
-        for attempt in 0..self.settings.max_call_attempts {
+        let _turn = self.turns.turn(key).await;
+        let deadline = Instant::now() + self.settings.call_retry_budget;
+        let mut attempt = 0;
+        loop {
             let stored = self.actors.load(key).await?;
             let outcome = actor.invoke(stored.as_ref().map(|r| &r.state), method, args.clone())?;
-            let (version, epoch, unchanged) = match &stored {
+            let (expected, epoch, unchanged) = match &stored {
                 Some(r) => (r.version, r.epoch, r.state == outcome.state),
                 None => (Version::NONE, new_epoch(), outcome.state == actor.default_state()),
             };
             if unchanged && outcome.effects.is_empty() {
-                return Ok((outcome.value, version));
+                return Ok((outcome.value, expected));
             }
-            let size = serialized_len(&outcome.state);
-            if size > self.settings.max_state_bytes {
-                return Err(Error::TooLarge(format!(
-                    "the new state of {key} would be {size} bytes; the limit is {}",
-                    self.settings.max_state_bytes
-                )));
-            }
-            let record = ActorRecord {
-                actor_key: key.clone(),
-                state: outcome.state,
-                version: version.next(),
-                epoch,
-                updated_at: now_millis(),
+            let record = if unchanged {
+                None
+            } else {
+                self.check_size(key, &outcome.state)?;
+                Some(ActorRecord {
+                    actor_key: key.clone(),
+                    state: outcome.state,
+                    version: expected.next(),
+                    epoch,
+                    updated_at: now_millis(),
+                })
             };
-            if !outcome.effects.is_empty() {
-                let next = if unchanged { version } else { record.version };
-                let save = (!unchanged).then_some((record, version));
-                if self.save_with_effects(key, save, &outcome.effects).await? {
-                    return Ok((outcome.value, next));
-                }
-                debug!(%key, attempt, "version conflict; retrying");
-                backoff::sleep(attempt, BACKOFF_BASE, BACKOFF_CAP).await;
-                continue;
-            }
-            match self.actors.save(&record, version).await {
-                Ok(()) => return Ok((outcome.value, record.version)),
-                Err(Error::Conflict(_)) => {
+            let version = record.as_ref().map_or(expected, |r| r.version);
+            let write = ActorWrite {
+                key: key.clone(),
+                expected,
+                record,
+                with: self.effect_writes(key, &outcome.effects)?,
+            };
+            match self.actors.write(write).await {
+                Ok(()) => return Ok((outcome.value, version)),
+                Err(Error::VersionConflict(_)) if Instant::now() < deadline => {
                     debug!(%key, attempt, "version conflict; retrying");
-                    backoff::sleep(attempt, BACKOFF_BASE, BACKOFF_CAP).await;
+                    let pause = backoff::delay(attempt, BACKOFF_BASE, BACKOFF_CAP);
+                    tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+                    attempt += 1;
                 }
                 Err(other) => return Err(other),
             }
         }
-        Err(Error::Conflict(key.address()))
     }
-}
 
-impl MessageService {
-    /// Stores the new state (if it changed) and starts the workflows the method asked for in
-    /// one transaction; false when the version moved on (retry the call).
-    async fn save_with_effects(
-        &self,
-        key: &ActorKey,
-        save: Option<(ActorRecord, Version)>,
-        effects: &Effects,
-    ) -> Result<bool> {
-        let workflows = self.workflows()?;
-        let mut writes = Vec::new();
-        if let Some((record, expected)) = save {
-            writes.push(WorkflowWrite::SaveActor { record, expected });
+    fn check_size(&self, key: &ActorKey, state: &Value) -> Result<()> {
+        let size = serialized_len(state);
+        if size > self.settings.max_state_bytes {
+            return Err(Error::TooLarge(format!(
+                "the new state of {key} would be {size} bytes; the limit is {}",
+                self.settings.max_state_bytes
+            )));
         }
+        Ok(())
+    }
+
+    /// The writes that start the workflows a method asked for.
+    fn effect_writes(&self, key: &ActorKey, effects: &Effects) -> Result<Vec<WorkflowWrite>> {
+        let mut writes = Vec::new();
         for start in effects.workflow_starts() {
-            let (start_writes, _) = workflows.start_writes(
+            let (start_writes, _) = self.workflows.start_writes(
                 key.tenant(),
                 &start.workflow,
                 &start.input,
@@ -92,18 +99,15 @@ impl MessageService {
             )?;
             writes.extend(start_writes);
         }
-        if writes.len() > MAX_TRANSACTION_ITEMS {
+        if writes.len() + 1 > MAX_TRANSACTION_ITEMS {
             return Err(Error::TooLarge(format!(
                 "the call would write {} items in one transaction; the limit is {MAX_TRANSACTION_ITEMS}",
-                writes.len()
+                writes.len() + 1
             )));
         }
-        Ok(workflows.commit(writes).await? == Commit::Done)
+        Ok(writes)
     }
 }
-
-/// DynamoDB's limit on the items of one transaction.
-const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// A new actor's epoch: its creation time in milliseconds, so a re-created actor gets another.
 fn new_epoch() -> Epoch {

@@ -2,10 +2,13 @@
 //! every subscriber. Changes of one actor go out in stream order; actors run concurrently.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures::{stream, StreamExt};
 use tracing::{error, info_span, warn, Instrument};
+
+use crate::batch::run_in_key_order;
 
 use crate::actor::ActorRegistry;
 use crate::delta::{self, Change};
@@ -15,13 +18,7 @@ use crate::ports::{ConnectionSender, SubscriptionStore};
 use crate::protocol::ServerMessage;
 use crate::records::ActorChange;
 use crate::service::{DisconnectService, Settings};
-
-/// One stream record: its sequence number and what it decoded to.
-#[derive(Debug)]
-pub struct StreamItem {
-    pub sequence: String,
-    pub change: Result<ActorChange>,
-}
+use crate::stream_events::ActorStreamItem;
 
 /// What one batch did; `failed` holds the sequence numbers to report as batch item failures.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -56,58 +53,32 @@ impl FanoutService {
         }
     }
 
-    /// Fans out a batch. A record that fails retryably is reported (and the rest of its
-    /// actor's records wait for the retry); a record that can never succeed is logged and skipped.
-    pub async fn fan_out(&self, items: Vec<StreamItem>) -> FanoutOutcome {
-        let mut outcome = FanoutOutcome::default();
-        let mut groups: Vec<(ActorKey, Vec<(String, ActorChange)>)> = Vec::new();
-        for item in items {
-            match item.change {
-                Ok(change) => match groups.iter_mut().find(|(key, _)| key == change.key()) {
-                    Some((_, changes)) => changes.push((item.sequence, change)),
-                    None => groups.push((change.key().clone(), vec![(item.sequence, change)])),
-                },
-                Err(e) => {
-                    error!(sequence = %item.sequence, error = %chain(&e), "skipping a stream record that cannot be decoded")
-                }
-            }
+    /// Fans out a batch (see [`run_in_key_order`]): a record that fails retryably is
+    /// reported and the rest of its actor's records wait for the retry; a record that can
+    /// never succeed is logged and skipped.
+    pub async fn fan_out(&self, items: Vec<ActorStreamItem>) -> FanoutOutcome {
+        let counts = Counts::default();
+        let counts_ref = &counts;
+        let failed = run_in_key_order(items, self.settings.actor_concurrency, |change| {
+            let span = info_span!("fan_out", actor = %change.key());
+            async move { self.deliver(&change, counts_ref).await }.instrument(span)
+        })
+        .await;
+        FanoutOutcome {
+            failed,
+            delivered: counts.delivered.into_inner(),
+            gone: counts.gone.into_inner(),
         }
-        let results: Vec<ActorOutcome> = stream::iter(groups)
-            .map(|(key, changes)| {
-                let span = info_span!("fan_out_actor", actor = %key);
-                self.fan_out_actor(changes).instrument(span)
-            })
-            .buffer_unordered(self.settings.actor_concurrency.max(1))
-            .collect()
-            .await;
-        for r in results {
-            outcome.delivered += r.delivered;
-            outcome.gone += r.gone;
-            outcome.failed.extend(r.failed);
-        }
-        outcome
-    }
-
-    async fn fan_out_actor(&self, changes: Vec<(String, ActorChange)>) -> ActorOutcome {
-        let mut outcome = ActorOutcome::default();
-        for (sequence, change) in changes {
-            match self.deliver(&change, &mut outcome).await {
-                Ok(()) => {}
-                Err(e) if e.is_retryable() => {
-                    warn!(%sequence, error = %chain(&e), "fan-out failed; the record will be retried");
-                    outcome.failed = Some(sequence);
-                    return outcome;
-                }
-                Err(e) => error!(%sequence, error = %chain(&e), "fan-out cannot deliver this change; skipped"),
-            }
-        }
-        outcome
     }
 
     /// Posts the frame for `change` to every subscriber, page by page.
-    async fn deliver(&self, change: &ActorChange, outcome: &mut ActorOutcome) -> Result<()> {
+    async fn deliver(&self, change: &ActorChange, counts: &Counts) -> Result<()> {
         let key = change.key();
-        let frame = self.frame_for(change).to_json();
+        // Over the message limit, a frame cannot be delivered: skipped, never retried.
+        let frame = self
+            .frame_for(change)
+            .to_frame()
+            .map_err(|e| Error::TooLarge(e.to_string()))?;
         let mut after: Option<ConnectionId> = None;
         let mut gone = Vec::new();
         let mut retry: Option<Error> = None;
@@ -126,7 +97,9 @@ impl FanoutService {
                 .await;
             for (to, result) in sends {
                 match result {
-                    Ok(()) => outcome.delivered += 1,
+                    Ok(()) => {
+                        counts.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
                     Err(Error::ConnectionGone(_)) => gone.push(to),
                     Err(e) if e.is_retryable() => retry = Some(e),
                     Err(e) => error!(connection = %to, error = %chain(&e), "could not post to a subscriber"),
@@ -137,7 +110,7 @@ impl FanoutService {
                 break;
             }
         }
-        outcome.gone += gone.len();
+        counts.gone.fetch_add(gone.len(), Ordering::Relaxed);
         for connection in gone {
             self.remove_gone(key, &connection).await;
         }
@@ -193,9 +166,9 @@ impl FanoutService {
     }
 }
 
+/// Posts made by one batch, counted across its concurrent actors.
 #[derive(Default)]
-struct ActorOutcome {
-    failed: Option<String>,
-    delivered: usize,
-    gone: usize,
+struct Counts {
+    delivered: AtomicUsize,
+    gone: AtomicUsize,
 }

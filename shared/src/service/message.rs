@@ -6,11 +6,13 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::actor::ActorRegistry;
+use crate::application::Stores;
 use crate::error::{Error, Result};
 use crate::ids::{ActorAddress, ActorKey, ConnectionId, TenantId, Version};
 use crate::ports::{ActorStore, ConnectionStore, SubscriptionStore};
-use crate::protocol::{parse_client_message, ClientMessage, RequestId, ServerMessage};
+use crate::protocol::{parse_client_message, ClientMessage, ErrorCode, RequestId, ServerMessage};
 use crate::records::{now_millis, ConnectionRecord, SubscriptionRecord};
+use crate::service::key_lock::KeyLocks;
 use crate::service::Settings;
 use crate::workflow::WorkflowService;
 
@@ -20,35 +22,38 @@ pub struct MessageService {
     pub(super) actors: Arc<dyn ActorStore>,
     pub(super) registry: Arc<ActorRegistry>,
     pub(super) settings: Settings,
-    pub(super) workflows: Option<Arc<WorkflowService>>,
+    pub(super) workflows: Arc<WorkflowService>,
+    /// Calls to one actor take turns within this process.
+    pub(super) turns: Arc<KeyLocks>,
 }
 
 impl MessageService {
+    /// Built by [`crate::application::Services::message`].
     pub fn new(
-        connections: Arc<dyn ConnectionStore>,
-        subscriptions: Arc<dyn SubscriptionStore>,
-        actors: Arc<dyn ActorStore>,
+        stores: Stores,
         registry: Arc<ActorRegistry>,
+        workflows: Arc<WorkflowService>,
         settings: Settings,
     ) -> Self {
         Self {
-            connections,
-            subscriptions,
-            actors,
+            connections: stores.connections,
+            subscriptions: stores.subscriptions,
+            actors: stores.actors,
             registry,
             settings,
-            workflows: None,
+            workflows,
+            turns: Arc::default(),
         }
     }
 
-    /// Serves `workflow.*` messages (and workflow starts from actor methods) with `workflows`.
-    pub fn with_workflows(mut self, workflows: Arc<WorkflowService>) -> Self {
-        self.workflows = Some(workflows);
-        self
+    /// Handles one frame from `connection` and returns the reply frame. Never fails: every
+    /// problem becomes an `error` reply carrying the client's request id (and `request_id`,
+    /// the Lambda's, when internal); a reply over the message limit becomes `too_large`.
+    pub async fn handle_frame(&self, connection: &ConnectionId, body: &str, request_id: &str) -> String {
+        self.handle(connection, body, request_id).await.to_reply_frame()
     }
 
-    /// Handles one frame from `connection`. Never fails: every problem becomes an `error`
-    /// reply carrying the client's request id (and `request_id`, the Lambda's, when internal).
+    /// [`Self::handle_frame`] before encoding.
     pub async fn handle(&self, connection: &ConnectionId, body: &str, request_id: &str) -> ServerMessage {
         let message = match parse_client_message(body) {
             Ok(message) => message,
@@ -61,7 +66,7 @@ impl MessageService {
         match self.dispatch(connection, message).await {
             Ok(reply) => reply,
             Err(error) => {
-                if error.code() == crate::protocol::ErrorCode::Internal {
+                if error.code() == ErrorCode::Internal {
                     warn!(%connection, error = %crate::error::chain(&error), "request failed");
                 }
                 error.to_reply(id, request_id)
@@ -69,19 +74,19 @@ impl MessageService {
         }
     }
 
+    /// Answers one message. Every message but `ping` first looks up the connection's tenant.
     async fn dispatch(&self, connection: &ConnectionId, message: ClientMessage) -> Result<ServerMessage> {
-        if let ClientMessage::Ping { id } = message {
-            return Ok(ServerMessage::Pong { id });
-        }
-        let owner = self
-            .connections
-            .get_connection(connection)
-            .await?
-            .ok_or(Error::UnknownConnection)?;
+        let owner = || async {
+            self.connections
+                .get_connection(connection)
+                .await?
+                .ok_or(Error::UnknownConnection)
+        };
         match message {
-            ClientMessage::Subscribe { id, actor, since: _ } => self.subscribe(&owner, id, &actor).await,
+            ClientMessage::Ping { id } => Ok(ServerMessage::Pong { id }),
+            ClientMessage::Subscribe { id, actor, since: _ } => self.subscribe(&owner().await?, id, &actor).await,
             ClientMessage::Unsubscribe { id, actor } => {
-                let key = self.resolve(&owner.tenant, &actor)?;
+                let key = self.resolve(&owner().await?.tenant, &actor)?;
                 self.subscriptions.delete_subscription(&key, connection).await?;
                 Ok(ServerMessage::Unsubscribed {
                     id,
@@ -94,11 +99,10 @@ impl MessageService {
                 method,
                 args,
             } => {
-                let key = self.resolve(&owner.tenant, &actor)?;
+                let key = self.resolve(&owner().await?.tenant, &actor)?;
                 let (value, version) = self.call(&key, &method, args).await?;
                 Ok(ServerMessage::Result { id, value, version })
             }
-            ClientMessage::Ping { id } => Ok(ServerMessage::Pong { id }),
             ClientMessage::WorkflowStart {
                 id,
                 workflow,
@@ -106,9 +110,19 @@ impl MessageService {
                 workflow_id,
             } => {
                 let started = self
-                    .workflows()?
-                    .start(&owner.tenant, &workflow, &input, workflow_id)
+                    .workflows
+                    .start(&owner().await?.tenant, &workflow, &input, workflow_id)
                     .await?;
+                // The progress actor's version: 1 for a new instance, its current one for a
+                // repeated start (a subscriber resumes from there).
+                let version = match started.created {
+                    true => Version(1),
+                    false => self
+                        .actors
+                        .load(&started.progress)
+                        .await?
+                        .map_or(Version(1), |r| r.version),
+                };
                 Ok(ServerMessage::Result {
                     id,
                     value: json!({
@@ -116,11 +130,11 @@ impl MessageService {
                         "actor": started.progress.address(),
                         "created": started.created,
                     }),
-                    version: Version(1),
+                    version,
                 })
             }
             ClientMessage::WorkflowCancel { id, workflow_id } => {
-                let status = self.workflows()?.cancel(&owner.tenant, &workflow_id).await?;
+                let status = self.workflows.cancel(&owner().await?.tenant, &workflow_id).await?;
                 Ok(ServerMessage::Result {
                     id,
                     value: json!({"workflowId": workflow_id, "status": status.as_str()}),
@@ -128,7 +142,7 @@ impl MessageService {
                 })
             }
             ClientMessage::WorkflowStatus { id, workflow_id } => {
-                let instance = self.workflows()?.instance_of(&owner.tenant, &workflow_id).await?;
+                let instance = self.workflows.instance_of(&owner().await?.tenant, &workflow_id).await?;
                 let record = self
                     .actors
                     .load(&instance.progress)
@@ -141,10 +155,6 @@ impl MessageService {
                 })
             }
         }
-    }
-
-    pub(super) fn workflows(&self) -> Result<&WorkflowService> {
-        self.workflows.as_deref().ok_or(Error::WorkflowsDisabled)
     }
 
     /// Stores the subscription, then reads the actor: a change written after the read is

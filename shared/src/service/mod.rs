@@ -5,6 +5,7 @@ mod call;
 mod connect;
 mod disconnect;
 mod fanout;
+mod key_lock;
 mod message;
 
 use std::time::Duration;
@@ -13,7 +14,7 @@ use crate::ids::TenantId;
 
 pub use connect::{ConnectRequest, ConnectService};
 pub use disconnect::DisconnectService;
-pub use fanout::{FanoutOutcome, FanoutService, StreamItem};
+pub use fanout::{FanoutOutcome, FanoutService};
 pub use message::MessageService;
 
 /// Tunables shared by the services; [`Settings::default`] is what production uses.
@@ -24,8 +25,9 @@ pub struct Settings {
     pub connection_ttl: Duration,
     /// Tenant for connections whose authorizer context names none; `None` refuses them.
     pub default_tenant: Option<TenantId>,
-    /// Attempts at a conditional actor write before the caller gets `conflict`.
-    pub max_call_attempts: u32,
+    /// How long a call keeps retrying version conflicts (with jittered back-off) before the
+    /// caller gets `conflict`.
+    pub call_retry_budget: Duration,
     /// Largest actor state accepted (JSON bytes); DynamoDB's item limit is 400 KB.
     pub max_state_bytes: usize,
     /// `@connections` posts in flight at once for one change.
@@ -39,7 +41,7 @@ impl Default for Settings {
         Self {
             connection_ttl: Duration::from_secs(2 * 3600 + 600),
             default_tenant: None,
-            max_call_attempts: 10,
+            call_retry_budget: Duration::from_secs(3),
             max_state_bytes: 350_000,
             send_concurrency: 32,
             actor_concurrency: 8,

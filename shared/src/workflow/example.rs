@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use super::action::{ActionContext, ActionError, ActionResult};
 use super::definition::{RetryPolicy, StepDefinition, WorkflowDefinition};
-use super::registry::WorkflowRegistry;
+use super::validate::DefinitionError;
+use crate::application::Application;
 
 /// The `order` definition: reserve → charge → ship, with release/refund compensations.
 pub fn order_workflow() -> WorkflowDefinition {
@@ -65,14 +66,12 @@ async fn undo(context: ActionContext) -> ActionResult {
     Ok(json!({"undone": context.input.get("output").cloned().unwrap_or(Value::Null)}))
 }
 
-/// A registry holding `order` and its actions.
-pub fn example_registry() -> WorkflowRegistry {
-    WorkflowRegistry::default()
-        .action("inventory.reserve", reserve)
+/// `order` and its actions added to `app`.
+pub fn with_order_workflow(app: Application) -> Result<Application, DefinitionError> {
+    app.action("inventory.reserve", reserve)
         .action("inventory.release", undo)
         .action("payments.charge", charge)
         .action("payments.refund", undo)
         .action("shipping.ship", ship)
-        .with(order_workflow())
-        .expect("the example workflow is valid")
+        .workflow(order_workflow())
 }

@@ -41,6 +41,6 @@ pub use definition::{Backoff, Outcome, RetryPolicy, StepDefinition, WorkflowDefi
 pub use model::{InstanceRecord, InstanceStatus, StepKind, StepRecord, StepState, WorkflowChange, WorkflowItem};
 pub use progress::{WorkflowProgress, PROGRESS_ACTOR_TYPE};
 pub use registry::WorkflowRegistry;
-pub use service::{new_workflow_id, Started, WorkflowService, WorkflowSettings, WorkflowStreamItem};
+pub use service::{new_workflow_id, Started, WorkflowService, WorkflowSettings};
 pub use store::WorkflowStore;
 pub use validate::DefinitionError;

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::{ActorKey, TenantId, Version};
+use crate::ids::{ActorKey, TenantId};
 use crate::records::ActorRecord;
 
 pub const INSTANCE_SK: &str = "instance";
@@ -243,12 +243,6 @@ pub enum WorkflowWrite {
     PutStep(StepRecord),
     /// The progress actor's first version; only if it does not exist.
     PutProgress(ActorRecord),
-    /// Saves an actor record written by a method that started workflows in the same commit;
-    /// only if the stored version is still `expected`.
-    SaveActor {
-        record: ActorRecord,
-        expected: Version,
-    },
     /// Ends a step's attempt; only if it is still waiting at `attempt` with nothing to wait for.
     FinishStep {
         workflow_id: String,

@@ -4,13 +4,11 @@
 //! Every write names the condition that makes it idempotent (see [`super::model`]), so a
 //! stream record delivered twice, a batch replayed or a sweep run twice changes nothing.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{stream, StreamExt};
 use serde_json::Value;
-use tracing::{debug, error, info_span, warn, Instrument};
+use tracing::debug;
 
 use super::model::{
     Commit, InstanceRecord, InstanceStatus, InstanceUpdate, StepKind, StepRecord, WorkflowChange, WorkflowItem,
@@ -20,9 +18,11 @@ use super::progress::{initial_state, path, PROGRESS_ACTOR_TYPE};
 use super::registry::WorkflowRegistry;
 use super::store::WorkflowStore;
 use crate::backoff;
+use crate::batch::run_in_key_order;
 use crate::error::{chain, Error, Result};
-use crate::ids::{ActorKey, Epoch, TenantId, Version};
+use crate::ids::{check_workflow_id, ActorKey, Epoch, TenantId, Version};
 use crate::records::{now_millis, ActorRecord};
+use crate::stream_events::WorkflowStreamItem;
 
 /// Tunables of the engine; [`WorkflowSettings::default`] is what production uses.
 #[derive(Debug, Clone)]
@@ -57,15 +57,6 @@ impl Default for WorkflowSettings {
     }
 }
 
-/// One workflows-stream record.
-#[derive(Debug)]
-pub struct WorkflowStreamItem {
-    pub sequence: String,
-    /// `(workflowId, sk)` of the item, when the record has keys.
-    pub key: Option<(String, String)>,
-    pub change: Result<WorkflowChange>,
-}
-
 /// A started (or already existing) instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
@@ -91,10 +82,6 @@ impl WorkflowService {
         }
     }
 
-    pub fn registry(&self) -> &WorkflowRegistry {
-        &self.registry
-    }
-
     /// The writes that start `workflow` for `tenant`: the instance, every step (those with no
     /// dependency runnable at once) and the progress actor. [`Self::start`] commits them;
     /// a caller may add them to a larger commit (an actor method that starts a workflow).
@@ -109,6 +96,9 @@ impl WorkflowService {
             .registry
             .workflow(workflow)
             .ok_or_else(|| Error::UnknownWorkflow(workflow.to_owned()))?;
+        if let Some(id) = &workflow_id {
+            check_workflow_id(id)?;
+        }
         let workflow_id = workflow_id.unwrap_or_else(new_workflow_id);
         let progress = ActorKey::new(tenant.clone(), PROGRESS_ACTOR_TYPE, &workflow_id)?;
         let input_json = input.to_string();
@@ -183,13 +173,14 @@ impl WorkflowService {
                     created: false,
                     ..started
                 }),
-                _ => Err(Error::Conflict(format!("workflow id {}", started.workflow_id))),
+                _ => Err(Error::AlreadyTaken(format!("workflow id {}", started.workflow_id))),
             },
         }
     }
 
     /// The instance `workflow_id` of `tenant`; another tenant's is reported as not found.
     pub async fn instance_of(&self, tenant: &TenantId, workflow_id: &str) -> Result<InstanceRecord> {
+        check_workflow_id(workflow_id)?;
         match self.store.instance(workflow_id).await? {
             Some(instance) if &instance.tenant == tenant => Ok(instance),
             _ => Err(Error::WorkflowNotFound(workflow_id.to_owned())),
@@ -236,52 +227,10 @@ impl WorkflowService {
     }
 
     /// Processes a stream batch; returns the sequence numbers to report as batch item
-    /// failures. Records of one item run in order; different items run concurrently. A
-    /// record that fails retryably stops its item (later records come again with the retry);
-    /// one that can never succeed is logged and skipped.
+    /// failures. Records of one item run in order; different items run concurrently (see
+    /// [`run_in_key_order`]).
     pub async fn process(&self, items: Vec<WorkflowStreamItem>) -> Vec<String> {
-        let mut groups: Vec<Vec<WorkflowStreamItem>> = Vec::new();
-        let mut index: BTreeMap<(String, String), usize> = BTreeMap::new();
-        for item in items {
-            match item.key.clone() {
-                Some(key) => {
-                    let at = *index.entry(key).or_insert_with(|| {
-                        groups.push(Vec::new());
-                        groups.len() - 1
-                    });
-                    groups[at].push(item);
-                }
-                None => groups.push(vec![item]),
-            }
-        }
-        let failed: Vec<Option<String>> = stream::iter(groups)
-            .map(|group| self.process_group(group))
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
-        failed.into_iter().flatten().collect()
-    }
-
-    async fn process_group(&self, group: Vec<WorkflowStreamItem>) -> Option<String> {
-        for item in group {
-            let change = match item.change {
-                Ok(change) => change,
-                Err(e) => {
-                    error!(sequence = %item.sequence, error = %chain(&e), "skipping an undecodable workflow record");
-                    continue;
-                }
-            };
-            let span = info_span!("workflow_record", sequence = %item.sequence);
-            match self.handle(change).instrument(span).await {
-                Ok(()) => {}
-                Err(e) if e.is_retryable() => {
-                    warn!(sequence = %item.sequence, error = %chain(&e), "workflow record will be retried");
-                    return Some(item.sequence);
-                }
-                Err(e) => error!(sequence = %item.sequence, error = %chain(&e), "skipping a workflow record"),
-            }
-        }
-        None
+        run_in_key_order(items, self.settings.concurrency, |change| self.handle(change)).await
     }
 
     async fn handle(&self, change: WorkflowChange) -> Result<()> {
