@@ -75,6 +75,14 @@ cargo bench -p statecast-tests --bench workflow_steps -- 20 10 2>/dev/null | sed
   || { echo "(the workflow bench failed)" | tee -a "$out"; failed=1; }
 printf '```\n' >>"$out"
 
+section "Contention: one hot actor, concurrent writers"
+echo "Calls answering \`conflict\` and calls per second on one counter, on the embedded engine: writers sharing one \`\$default\` service (one process, as local mode: calls to one actor take turns) or each with its own (one Lambda container each: only the version check and the call's retry budget decide)." >>"$out"
+echo >>"$out"
+printf '`cargo bench -p statecast-tests --bench contention -- 20`\n\n```\n' >>"$out"
+cargo bench -p statecast-tests --bench contention -- 20 2>/dev/null | sed -n '/^one counter/,$p' | tee -a "$out" \
+  || { echo "(the contention bench failed)" | tee -a "$out"; failed=1; }
+printf '```\n' >>"$out"
+
 section "Deployment size (cargo lambda build --release --arm64 --output-format zip)"
 if command -v cargo-lambda >/dev/null 2>&1; then
   start=$(date +%s)

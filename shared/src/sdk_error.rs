@@ -94,3 +94,49 @@ pub(crate) fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::{ConditionalCheckFailedException, ProvisionedThroughputExceededException};
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+    use crate::protocol::ErrorCode;
+
+    fn answer(error: PutItemError, status: u16) -> SdkError<PutItemError, HttpResponse> {
+        let raw = HttpResponse::new(status.try_into().expect("status"), SdkBody::empty());
+        SdkError::service_error(error, raw)
+    }
+
+    #[test]
+    fn a_failed_condition_is_recognised_by_its_type() {
+        let failed = PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build());
+        assert!(matches!(
+            classify("PutItem", answer(failed, 400)),
+            DynamoFailure::ConditionFailed
+        ));
+    }
+
+    #[test]
+    fn a_throttle_becomes_rate_limited_and_retryable() {
+        let throttled = PutItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder().build(),
+        );
+        let error = dependency("PutItem", answer(throttled, 400));
+        assert!(matches!(error, Error::Throttled { .. }), "{error:?}");
+        assert!(error.is_retryable());
+        assert_eq!(error.code(), ErrorCode::RateLimited);
+        let reply = error.to_reply(None, "req-9").to_json();
+        assert!(reply.contains("retry later") && reply.contains("req-9"), "{reply}");
+    }
+
+    #[test]
+    fn an_unknown_fault_is_retryable_only_on_a_5xx() {
+        let unknown = || PutItemError::unhandled("boom");
+        let client_side = dependency("PutItem", answer(unknown(), 400));
+        assert!(!client_side.is_retryable());
+        assert_eq!(client_side.code(), ErrorCode::Internal);
+        assert!(dependency("PutItem", answer(unknown(), 503)).is_retryable());
+    }
+}
