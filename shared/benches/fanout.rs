@@ -104,6 +104,7 @@ fn image(actor: usize, version: u64) -> serde_dynamo::Item {
         version: Version(version),
         epoch: EPOCH,
         updated_at: EPOCH.0 as i64 + version as i64,
+        log: Vec::new(),
     };
     serde_dynamo::to_item(&record).expect("actor record item")
 }

@@ -105,6 +105,8 @@ pub struct Services {
     stores: Stores,
     settings: Settings,
     workflows: Arc<WorkflowService>,
+    /// `@connections`, for `$default` replies sent in parts.
+    replies: Option<Arc<dyn ConnectionSender>>,
 }
 
 impl Services {
@@ -131,7 +133,14 @@ impl Services {
             stores,
             settings,
             workflows,
+            replies: None,
         }
+    }
+
+    /// `$default` posts replies over the message limit in parts through `sender`.
+    pub fn with_reply_sender(mut self, sender: Arc<dyn ConnectionSender>) -> Self {
+        self.replies = Some(sender);
+        self
     }
 
     /// `$connect`.
@@ -146,12 +155,16 @@ impl Services {
 
     /// `$default`: every client message.
     pub fn message(&self) -> MessageService {
-        MessageService::new(
+        let service = MessageService::new(
             self.stores.clone(),
             self.actors.clone(),
             self.workflows.clone(),
             self.settings.clone(),
-        )
+        );
+        match &self.replies {
+            Some(sender) => service.with_sender(sender.clone()),
+            None => service,
+        }
     }
 
     /// The actors stream's fan-out, posting through `sender` (`@connections`).

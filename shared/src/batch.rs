@@ -1,6 +1,8 @@
 //! The ordered-batch engine both stream handlers run on: records grouped by key, each key's
 //! records in stream order, keys concurrently; a key stops at its first retryable failure,
-//! whose sequence number is reported (the event source mapping resumes there).
+//! whose sequence number is reported (the event source mapping resumes there). A handler
+//! takes one record at a time ([`run_in_key_order`]) or a key's records at once
+//! ([`run_key_groups`], e.g. to coalesce them).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,9 +36,38 @@ where
     F: Fn(T) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    let mut groups: Vec<Vec<(String, Result<T>)>> = Vec::new();
+    let handle = &handle;
+    run_key_groups(records, concurrency, |group| async move {
+        for (sequence, item) in group {
+            let outcome = handle(item).instrument(info_span!("stream_record", %sequence)).await;
+            if let Some(failed) = settle(sequence, outcome) {
+                return Some(failed);
+            }
+        }
+        None
+    })
+    .await
+}
+
+/// Like [`run_in_key_order`], but `handle` gets all of a key's decoded records at once, in
+/// stream order (records that do not decode are logged and left out), and returns the
+/// sequence number to retry from, if any.
+pub async fn run_key_groups<K, T, F, Fut>(records: Vec<BatchRecord<K, T>>, concurrency: usize, handle: F) -> Vec<String>
+where
+    K: Eq + Hash,
+    F: Fn(Vec<(String, T)>) -> Fut,
+    Fut: Future<Output = Option<String>>,
+{
+    let mut groups: Vec<Vec<(String, T)>> = Vec::new();
     let mut index: HashMap<K, usize> = HashMap::new();
     for record in records {
+        let item = match record.item {
+            Ok(item) => item,
+            Err(e) => {
+                error!(sequence = %record.sequence, error = %chain(&e), "skipping a stream record that cannot be decoded");
+                continue;
+            }
+        };
         let at = match record.key {
             Some(key) => *index.entry(key).or_insert_with(|| {
                 groups.push(Vec::new());
@@ -47,34 +78,29 @@ where
                 groups.len() - 1
             }
         };
-        groups[at].push((record.sequence, record.item));
+        groups[at].push((record.sequence, item));
     }
-    let handle = &handle;
     let failed: Vec<Option<String>> = stream::iter(groups)
-        .map(|group| async move {
-            for (sequence, item) in group {
-                let outcome = match item {
-                    Ok(item) => handle(item).instrument(info_span!("stream_record", %sequence)).await,
-                    Err(e) => {
-                        error!(%sequence, error = %chain(&e), "skipping a stream record that cannot be decoded");
-                        continue;
-                    }
-                };
-                match outcome {
-                    Ok(()) => {}
-                    Err(e) if e.is_retryable() => {
-                        warn!(%sequence, error = %chain(&e), "record failed; it will be retried");
-                        return Some(sequence);
-                    }
-                    Err(e) => error!(%sequence, error = %chain(&e), "record cannot succeed; skipped"),
-                }
-            }
-            None
-        })
+        .map(&handle)
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
     failed.into_iter().flatten().collect()
+}
+
+/// What a record's outcome means for the batch: `Some(sequence)` to retry from there.
+pub fn settle(sequence: String, outcome: Result<()>) -> Option<String> {
+    match outcome {
+        Ok(()) => None,
+        Err(e) if e.is_retryable() => {
+            warn!(%sequence, error = %chain(&e), "record failed; it will be retried");
+            Some(sequence)
+        }
+        Err(e) => {
+            error!(%sequence, error = %chain(&e), "record cannot succeed; skipped");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -47,8 +47,8 @@ where
 }
 
 impl Config {
-    /// Reads `CONNECTIONS_TABLE`, `SUBSCRIPTIONS_TABLE`, `ACTORS_TABLE`, `WORKFLOWS_TABLE`
-    /// (required), and the
+    /// Reads `CONNECTIONS_TABLE`, `SUBSCRIPTIONS_TABLE`, `ACTORS_TABLE`, `WORKFLOWS_TABLE`,
+    /// `CALLS_TABLE` (required), and the
     /// optional `CONNECTIONS_ENDPOINT`, `DEFAULT_TENANT`, `CALL_RETRY_BUDGET_MS`,
     /// `MAX_STATE_BYTES`, `SEND_CONCURRENCY`, `CONNECTION_TTL_SECONDS`.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -57,6 +57,7 @@ impl Config {
             subscriptions: var("SUBSCRIPTIONS_TABLE")?,
             actors: var("ACTORS_TABLE")?,
             workflows: var("WORKFLOWS_TABLE")?,
+            calls: var("CALLS_TABLE")?,
         };
         let mut settings = Settings::default();
         if let Some(t) = optional("DEFAULT_TENANT") {

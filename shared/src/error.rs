@@ -34,6 +34,12 @@ pub enum Error {
     /// cannot succeed.
     #[error("{0} is already taken")]
     AlreadyTaken(String),
+    /// Another request recorded a result under this idempotency key first (read it).
+    #[error("a call with idempotency key {0:?} was recorded by another request")]
+    CallRecorded(String),
+    /// An idempotency key repeated with another actor, method or arguments.
+    #[error("idempotencyKey {key:?} was used for another call ({first}); use a new key for a new call")]
+    KeyReused { key: String, first: String },
     #[error("{0}")]
     TooLarge(String),
     #[error("connection {0} is gone")]
@@ -76,7 +82,9 @@ impl Error {
             Error::Unauthorized(_) | Error::UnknownConnection => ErrorCode::Unauthorized,
             Error::UnknownActorType(_) | Error::UnknownWorkflow(_) | Error::WorkflowNotFound(_) => ErrorCode::NotFound,
             Error::Actor(e) => e.code,
-            Error::VersionConflict(_) | Error::AlreadyTaken(_) => ErrorCode::Conflict,
+            Error::VersionConflict(_) | Error::AlreadyTaken(_) | Error::CallRecorded(_) | Error::KeyReused { .. } => {
+                ErrorCode::Conflict
+            }
             Error::Throttled { .. } => ErrorCode::RateLimited,
             Error::TooLarge(_) => ErrorCode::TooLarge,
             Error::ConnectionGone(_) | Error::Corrupt { .. } | Error::Dependency { .. } => ErrorCode::Internal,

@@ -16,6 +16,7 @@
 //! - [`protocol`]: client and server frames, error codes, the frame parser.
 //! - [`actor`]: the `Actor` trait, the registry, and the `counter` and `todo` examples.
 //! - [`delta`]: JSON Patch diff/apply and the delta-or-snapshot rule.
+//! - [`changelog`]: the recent patches kept with each actor, for resuming subscribers.
 //! - [`records`]: what is stored (connections, subscriptions, actors) and actor changes.
 //! - [`ports`]: the store and sender traits services depend on.
 //! - [`service`]: connect, disconnect, handle a message, fan out a stream batch.
@@ -35,6 +36,7 @@ pub mod app;
 pub mod application;
 pub mod backoff;
 pub mod batch;
+pub mod changelog;
 pub mod config;
 pub mod connections_api;
 pub mod delta;

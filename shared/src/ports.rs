@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::ids::{ActorKey, ConnectionId, Version};
-use crate::records::{ActorRecord, ConnectionRecord, SubscriptionRecord};
+use crate::records::{ActorRecord, CallRecord, ConnectionRecord, SubscriptionRecord};
 use crate::workflow::model::WorkflowWrite;
 
 #[async_trait]
@@ -47,15 +47,21 @@ pub struct ActorWrite {
     pub record: Option<ActorRecord>,
     /// Written in the same transaction.
     pub with: Vec<WorkflowWrite>,
+    /// The call's result under its idempotency key, written in the same transaction if no
+    /// (unexpired) record holds that key yet.
+    pub call: Option<CallRecord>,
 }
 
 #[async_trait]
 pub trait ActorStore: Send + Sync {
     /// A strongly consistent read.
     async fn load(&self, key: &ActorKey) -> Result<Option<ActorRecord>>;
+    /// A strongly consistent read of a call's recorded result (`None` when absent or expired).
+    async fn recorded_call(&self, call_key: &str) -> Result<Option<CallRecord>>;
     /// Commits `write` if the stored version is still `write.expected`; otherwise fails with
     /// [`crate::Error::VersionConflict`] (load again and retry). A write in `with` whose
-    /// condition fails (an id already taken) fails with [`crate::Error::AlreadyTaken`].
+    /// condition fails (an id already taken) fails with [`crate::Error::AlreadyTaken`]; a
+    /// call key recorded meanwhile by another request, with [`crate::Error::CallRecorded`].
     async fn write(&self, write: ActorWrite) -> Result<()>;
 }
 

@@ -39,7 +39,8 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
         actor: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The state the client holds: the reply resumes from it when it can.
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "since_field")]
         since: Option<Since>,
     },
     /// Stop receiving changes of `actor`; answered with `unsubscribed`.
@@ -59,6 +60,15 @@ pub enum ClientMessage {
         /// A JSON object, or absent (read as `{}` by the method).
         #[serde(default, deserialize_with = "object_or_null")]
         args: Value,
+        /// Makes the call safe to repeat: a repeat within the retention window returns the
+        /// first result without running the method again.
+        #[serde(
+            default,
+            rename = "idempotencyKey",
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "idempotency_key"
+        )]
+        idempotency_key: Option<String>,
     },
     /// Liveness check; answered with `pong`.
     #[serde(rename = "ping")]
@@ -120,6 +130,48 @@ impl ClientMessage {
     }
 }
 
+/// `since`: `{"epoch": n, "version": n}` with non-negative integers, nothing else; every
+/// other shape is refused naming the field.
+fn since_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Since>, D::Error> {
+    use serde::de::Error as _;
+    let value = Value::deserialize(d)?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    let Value::Object(fields) = &value else {
+        return Err(D::Error::custom(
+            "`since` must be an object {\"epoch\": n, \"version\": n}",
+        ));
+    };
+    if let Some(unknown) = fields.keys().find(|k| !matches!(k.as_str(), "epoch" | "version")) {
+        return Err(D::Error::custom(format!("`since` has an unknown field `{unknown}`")));
+    }
+    let number = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| D::Error::custom(format!("`since.{name}` must be a non-negative integer")))
+    };
+    Ok(Some(Since {
+        epoch: Epoch(number("epoch")?),
+        version: Version(number("version")?),
+    }))
+}
+
+/// Longest idempotency key accepted, in characters.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+
+/// `idempotencyKey`: a string of 1 to 128 characters.
+fn idempotency_key<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::String(key) if !key.is_empty() && key.chars().count() <= MAX_IDEMPOTENCY_KEY_LEN => Ok(Some(key)),
+        _ => Err(serde::de::Error::custom(
+            "`idempotencyKey` must be a string of 1 to 128 characters",
+        )),
+    }
+}
+
 /// `args` of a call: an object or nothing; anything else is refused naming the field.
 fn object_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
     match Value::deserialize(d)? {
@@ -132,14 +184,25 @@ fn object_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Er
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
-    /// The subscription is stored; `state` is the actor at `version`.
+    /// The subscription is stored. Either `state` is the actor at `version` (a fresh
+    /// subscription, or `resumed: false`: the client's `since` could not be served), or
+    /// (`resumed: true`) `patch` takes the client's state at `from` (its `since.version`) to
+    /// `version`.
     Subscribed {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
         actor: String,
         epoch: Epoch,
         version: Version,
-        state: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<Value>,
+        /// Present when the client sent `since`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumed: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Version>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        patch: Option<Patch>,
     },
     Unsubscribed {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +241,14 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// One of `count` ordered parts of a frame over the message limit: the `data` of parts
+    /// 0..count of one `message`, joined, is that frame's JSON text.
+    Part {
+        message: String,
+        index: usize,
+        count: usize,
+        data: String,
+    },
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
@@ -215,6 +286,30 @@ impl ServerMessage {
         Ok(frame)
     }
 
+    /// The frames to post: this one, or its ordered parts when it is over the limit.
+    pub fn to_frames(&self) -> Vec<String> {
+        let whole = self.to_json();
+        if whole.len() <= MAX_MESSAGE_BYTES {
+            return vec![whole];
+        }
+        let chunks = split_escaped(&whole, MAX_MESSAGE_BYTES - PART_ENVELOPE_BYTES);
+        let message = format!("{:016x}", crate::backoff::random_u64());
+        let count = chunks.len();
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(index, data)| {
+                ServerMessage::Part {
+                    message: message.clone(),
+                    index,
+                    count,
+                    data: data.to_owned(),
+                }
+                .to_json()
+            })
+            .collect()
+    }
+
     /// The frame answering a request: this reply, or a `too_large` error for the same
     /// request when the reply is over the limit.
     pub fn to_reply_frame(&self) -> String {
@@ -244,6 +339,7 @@ impl ServerMessage {
             ServerMessage::Snapshot { .. } => "snapshot",
             ServerMessage::Deleted { .. } => "deleted",
             ServerMessage::Pong { .. } => "pong",
+            ServerMessage::Part { .. } => "part",
             ServerMessage::Error { .. } => "error",
         }
     }
@@ -251,6 +347,30 @@ impl ServerMessage {
 
 /// API Gateway's WebSocket message limit (128 KB): no frame larger than this leaves.
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+
+/// Room in a part frame for everything but its data.
+const PART_ENVELOPE_BYTES: usize = 256;
+
+/// Splits `text` at character boundaries into pieces whose JSON-escaped form is at most
+/// `limit` bytes.
+fn split_escaped(text: &str, limit: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let (mut start, mut escaped) = (0, 0);
+    for (at, c) in text.char_indices() {
+        let cost = match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if escaped + cost > limit {
+            pieces.push(&text[start..at]);
+            (start, escaped) = (at, 0);
+        }
+        escaped += cost;
+    }
+    pieces.push(&text[start..]);
+    pieces
+}
 
 /// A frame over [`MAX_MESSAGE_BYTES`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -364,6 +484,7 @@ mod tests {
                 actor: "counter/a".into(),
                 method: "increment".into(),
                 args: Value::Null,
+                idempotency_key: None,
             })
         );
         let sub = parse_client_message(r#"{"action":"subscribe","id":"s1","actor":"todo/x"}"#).expect("valid");
@@ -435,7 +556,10 @@ mod tests {
             actor: "todo/big".into(),
             epoch: Epoch(1),
             version: Version(3),
-            state: json!({"text": "x".repeat(MAX_MESSAGE_BYTES)}),
+            state: Some(json!({"text": "x\"é".repeat(MAX_MESSAGE_BYTES / 2)})),
+            resumed: None,
+            from: None,
+            patch: None,
         };
         let oversized = big.to_frame().expect_err("over the limit");
         assert_eq!(oversized.kind, "subscribed");
@@ -445,6 +569,28 @@ mod tests {
         assert_eq!(reply["id"], 9, "the reply still answers the request");
         let small = ServerMessage::Pong { id: None };
         assert_eq!(small.to_reply_frame(), small.to_json());
+        assert_eq!(small.to_frames(), vec![small.to_json()]);
+
+        // Parts: each under the limit, joined they are the frame, each names its message.
+        let parts = big.to_frames();
+        assert!(parts.len() > 1);
+        let mut joined = String::new();
+        for (i, part) in parts.iter().enumerate() {
+            assert!(part.len() <= MAX_MESSAGE_BYTES, "part {i} is {} bytes", part.len());
+            let ServerMessage::Part {
+                message,
+                index,
+                count,
+                data,
+            } = serde_json::from_str(part).expect("a part")
+            else {
+                panic!("not a part");
+            };
+            assert_eq!((index, count), (i, parts.len()));
+            assert_eq!(message.len(), 16);
+            joined.push_str(&data);
+        }
+        assert_eq!(joined, big.to_json());
     }
 
     #[test]

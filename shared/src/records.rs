@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::changelog::LogEntry;
 use crate::ids::{ActorKey, ConnectionId, Epoch, TenantId, Version};
 
 /// A live WebSocket connection. `expires_at` (epoch seconds) is the table's TTL attribute.
@@ -29,7 +30,10 @@ pub struct SubscriptionRecord {
     pub expires_at: i64,
 }
 
-/// An actor's stored state at a version.
+/// DynamoDB's item size limit (attribute names and values): what one actor can hold.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// An actor's stored state at a version, with its recent changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorRecord {
@@ -38,6 +42,27 @@ pub struct ActorRecord {
     pub version: Version,
     pub epoch: Epoch,
     pub updated_at: i64,
+    /// The patches of the latest versions (see [`crate::changelog`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<LogEntry>,
+}
+
+/// The result of a call made with an idempotency key, recorded in the same write as the
+/// state change it made (or the version check it passed), so a repeat returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRecord {
+    /// `tenant/idempotencyKey`.
+    pub call_key: String,
+    pub actor_key: ActorKey,
+    pub method: String,
+    /// A digest of the arguments, to refuse a repeat with other arguments.
+    pub args_digest: String,
+    /// The method's return value, as JSON text.
+    pub value: String,
+    pub version: Version,
+    /// Epoch seconds; the table's TTL attribute.
+    pub expires_at: i64,
 }
 
 /// One change of an actor record, as a stream reports it.

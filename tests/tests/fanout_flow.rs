@@ -43,7 +43,7 @@ async fn subscriber_rebuilds_the_stored_state_from_snapshot_plus_deltas() {
         panic!("expected subscribed");
     };
     assert_eq!(version.0, 0);
-    let mut held = state;
+    let mut held = state.expect("a fresh subscription carries the state");
     let mut held_version = version;
 
     let mut frames: Vec<Value> = ["milk", "eggs", "bread", "butter", "tea", "rice"]

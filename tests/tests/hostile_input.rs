@@ -14,7 +14,7 @@ async fn frame(h: &Harness, connection: &str, body: Value) -> Value {
         .message_service()
         .handle_frame(&connection, &body.to_string(), "req-7")
         .await;
-    serde_json::from_str(&reply).expect("a JSON reply")
+    serde_json::from_str(&reply.expect("a route response")).expect("a JSON reply")
 }
 
 fn assert_bad_request_naming(reply: &Value, field: &str) {
@@ -67,12 +67,14 @@ async fn a_reply_over_the_message_limit_becomes_too_large() {
         version: Version(1),
         epoch: statecast::ids::Epoch(1),
         updated_at: now_millis(),
+        log: Vec::new(),
     };
     let write = ActorWrite {
         key: key.clone(),
         expected: Version::NONE,
         record: Some(record),
         with: Vec::new(),
+        call: None,
     };
     h.store.write(write).await.expect("a 150 KB state fits in an item");
 

@@ -20,7 +20,7 @@ use statecast_local::workflows::{workflow_esm_config, WORKFLOW_FUNCTION_TIMEOUT}
 /// `every_variable_the_code_reads_is_set_for_its_function` until it is listed here and set in
 /// the template for those functions.
 const OPTIONAL_CONFIG_VARS: &[(&str, &[&str])] = &[
-    ("CONNECTIONS_ENDPOINT", &["statecast-fanout"]),
+    ("CONNECTIONS_ENDPOINT", &["statecast-fanout", "statecast-default"]),
     ("DEFAULT_TENANT", &["statecast-connect"]),
     ("CONNECTION_TTL_SECONDS", &["statecast-connect"]),
     ("CALL_RETRY_BUDGET_MS", &["statecast-default"]),

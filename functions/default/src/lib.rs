@@ -1,4 +1,5 @@
-//! `$default` handler: one client frame in, the reply frame out as the route response.
+//! `$default` handler: one client frame in, the reply frame out as the route response (or,
+//! over the message limit, in parts through `@connections`).
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use lambda_runtime::{Error, LambdaEvent};
@@ -12,17 +13,19 @@ pub async fn handler(
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request_id = request_id(&event.payload);
     let frame = match connection_id(&event.payload) {
-        Err(e) => e.to_reply(None, &request_id).to_reply_frame(),
+        Err(e) => Some(e.to_reply(None, &request_id).to_reply_frame()),
         Ok(_) if event.payload.is_base64_encoded => ServerMessage::error(
             None,
             ErrorCode::BadRequest,
             "binary frames are not supported; send JSON text frames",
         )
-        .to_reply_frame(),
+        .to_reply_frame()
+        .into(),
         Ok(connection) => {
             let body = event.payload.body.as_deref().unwrap_or_default();
             service.handle_frame(&connection, body, &request_id).await
         }
     };
-    Ok(response(200, Some(frame)))
+    // No body when the reply went out in parts through `@connections`.
+    Ok(response(200, frame))
 }

@@ -1,15 +1,26 @@
+use std::sync::Arc;
+
 use aws_config::BehaviorVersion;
 use lambda_runtime::{run, service_fn, Error};
 use statecast::app::application;
 use statecast::application::Services;
 use statecast::config::Config;
+use statecast::connections_api::ApiGatewaySender;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let services = Services::on_dynamodb(application()?, aws_sdk_dynamodb::Client::new(&sdk), &config);
+    let mut services = Services::on_dynamodb(application()?, aws_sdk_dynamodb::Client::new(&sdk), &config);
+    // Replies over the 128 KB message limit go out in parts through `@connections`.
+    if let Some(endpoint) = &config.connections_endpoint {
+        let management = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .build();
+        let sender = ApiGatewaySender::new(aws_sdk_apigatewaymanagement::Client::from_conf(management));
+        services = services.with_reply_sender(Arc::new(sender));
+    }
     let service = services.message();
     run(service_fn(|event| statecast_default::handler(&service, event))).await
 }

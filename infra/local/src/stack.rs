@@ -145,12 +145,15 @@ impl LocalStack {
             None => options.dev_tenant.clone().map(TenantId::new).transpose()?,
         };
         let store = Arc::new(DynamoStore::new(dynamo.clone(), tables.clone()));
+        // `$default` posts replies over the message limit in parts through `@connections`,
+        // over HTTP with the SDK as deployed (the gateway it posts to is built from the routes).
         let services = Services::new(
             options.application.clone(),
             Stores::all(store),
             settings,
             options.workflow_settings.clone(),
-        );
+        )
+        .with_reply_sender(Arc::new(http_sender(&sdk, &connections_url)));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut routes = routes(&services);
         routes.authorizer = options.auth.clone().map(authorizer).transpose()?;
@@ -284,6 +287,14 @@ fn authorizer(config: AuthConfig) -> Result<AuthorizerFn, statecast_authorizer::
     }))
 }
 
+/// The SDK's `PostToConnection` against this gateway's `@connections`, as deployed.
+fn http_sender(sdk: &SdkConfig, connections_url: &str) -> ApiGatewaySender {
+    let management = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+        .endpoint_url(connections_url)
+        .build();
+    ApiGatewaySender::new(aws_sdk_apigatewaymanagement::Client::from_conf(management))
+}
+
 /// The fan-out Lambda's handler; its `@connections` posts go in-process or over HTTP.
 fn fanout_handler(
     sdk: &SdkConfig,
@@ -294,14 +305,7 @@ fn fanout_handler(
 ) -> StreamHandler {
     let sender: Arc<dyn ConnectionSender> = match transport {
         ConnectionsTransport::InProcess => Arc::new(InProcessSender::new(gateway.clone())),
-        ConnectionsTransport::Http => {
-            let management = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
-                .endpoint_url(connections_url)
-                .build();
-            Arc::new(ApiGatewaySender::new(aws_sdk_apigatewaymanagement::Client::from_conf(
-                management,
-            )))
-        }
+        ConnectionsTransport::Http => Arc::new(http_sender(sdk, connections_url)),
     };
     let service = Arc::new(services.fanout(sender));
     Arc::new(move |event| {

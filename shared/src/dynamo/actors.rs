@@ -13,7 +13,7 @@ use super::{from_item, s, to_item, DynamoStore, Item};
 use crate::error::{Error, Result};
 use crate::ids::{ActorKey, Version};
 use crate::ports::{ActorStore, ActorWrite};
-use crate::records::ActorRecord;
+use crate::records::{now_millis, ActorRecord, CallRecord};
 use crate::sdk_error::dependency;
 
 #[async_trait]
@@ -31,15 +31,36 @@ impl ActorStore for DynamoStore {
         output.item.map(|item| from_item(item, "actor")).transpose()
     }
 
+    async fn recorded_call(&self, call_key: &str) -> Result<Option<CallRecord>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.calls)
+            .key("callKey", s(call_key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dependency("GetItem call", e))?;
+        let record: Option<CallRecord> = output.item.map(|item| from_item(item, "call")).transpose()?;
+        // TTL deletes lazily: an expired record no longer counts.
+        Ok(record.filter(|r| r.expires_at > now_millis() / 1000))
+    }
+
     async fn write(&self, write: ActorWrite) -> Result<()> {
         let mut ops = vec![self.actor_op(&write.key, write.record.as_ref(), write.expected)?];
         for other in &write.with {
             ops.push(self.op(other)?);
         }
+        if let Some(call) = &write.call {
+            ops.push(self.call_op(call)?);
+        }
         match self.commit_ops(ops).await? {
             Committed::Done => Ok(()),
             Committed::Refused(0) => Err(Error::VersionConflict(write.key.address())),
-            Committed::Refused(at) => Err(Error::AlreadyTaken(describe(&write.with[at - 1]))),
+            Committed::Refused(at) => match write.with.get(at - 1) {
+                Some(other) => Err(Error::AlreadyTaken(describe(other))),
+                None => Err(Error::CallRecorded(write.call.map(|c| c.call_key).unwrap_or_default())),
+            },
         }
     }
 }
@@ -70,6 +91,22 @@ impl DynamoStore {
             op.values = HashMap::from([(":expected".to_owned(), n(expected.0))]);
         }
         Ok(op)
+    }
+}
+
+impl DynamoStore {
+    /// Records a call's result, unless an unexpired record holds its key.
+    fn call_op(&self, call: &CallRecord) -> Result<Op> {
+        Ok(Op {
+            table: self.tables.calls.clone(),
+            write: OpWrite::Put(to_item(call, "call")?),
+            condition: "attribute_not_exists(#pk) OR #expires < :now".to_owned(),
+            names: HashMap::from([
+                ("#pk".to_owned(), "callKey".to_owned()),
+                ("#expires".to_owned(), "expiresAt".to_owned()),
+            ]),
+            values: HashMap::from([(":now".to_owned(), n(now_millis() / 1000))]),
+        })
     }
 }
 

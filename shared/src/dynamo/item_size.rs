@@ -6,8 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::Item;
 
-/// DynamoDB's item size limit (names and values).
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+pub use crate::records::MAX_ITEM_BYTES;
 
 /// The stored size of `item` in bytes.
 pub fn item_size(item: &Item) -> usize {

@@ -23,16 +23,20 @@ pub struct TableNames {
     pub subscriptions: String,
     pub actors: String,
     pub workflows: String,
+    /// The results of calls made with an idempotency key.
+    pub calls: String,
 }
 
 impl TableNames {
-    /// `{prefix}connections`, `{prefix}subscriptions`, `{prefix}actors`, `{prefix}workflows`.
+    /// `{prefix}connections`, `{prefix}subscriptions`, `{prefix}actors`, `{prefix}workflows`,
+    /// `{prefix}calls`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             connections: format!("{prefix}connections"),
             subscriptions: format!("{prefix}subscriptions"),
             actors: format!("{prefix}actors"),
             workflows: format!("{prefix}workflows"),
+            calls: format!("{prefix}calls"),
         }
     }
 }
@@ -40,7 +44,8 @@ impl TableNames {
 /// The logical shape of one table.
 #[derive(Debug, Clone, Copy)]
 pub struct TableSpec {
-    /// Which of [`TableNames`] this is: `connections`, `subscriptions`, `actors` or `workflows`.
+    /// Which of [`TableNames`] this is: `connections`, `subscriptions`, `actors`, `workflows`
+    /// or `calls`.
     pub role: &'static str,
     pub partition_key: &'static str,
     pub sort_key: Option<&'static str>,
@@ -51,7 +56,7 @@ pub struct TableSpec {
     pub stream: bool,
 }
 
-pub const TABLE_SPECS: [TableSpec; 4] = [
+pub const TABLE_SPECS: [TableSpec; 5] = [
     TableSpec {
         role: "connections",
         partition_key: "connectionId",
@@ -84,6 +89,14 @@ pub const TABLE_SPECS: [TableSpec; 4] = [
         ttl_attribute: None,
         stream: true,
     },
+    TableSpec {
+        role: "calls",
+        partition_key: "callKey",
+        sort_key: None,
+        index: None,
+        ttl_attribute: Some("expiresAt"),
+        stream: false,
+    },
 ];
 
 impl TableSpec {
@@ -92,6 +105,7 @@ impl TableSpec {
             "connections" => &names.connections,
             "subscriptions" => &names.subscriptions,
             "workflows" => &names.workflows,
+            "calls" => &names.calls,
             _ => &names.actors,
         }
     }

@@ -11,16 +11,24 @@ use tracing::debug;
 
 use crate::actor::Effects;
 use crate::backoff;
-use crate::delta::serialized_len;
+use crate::changelog;
+use crate::delta::{self, serialized_len};
 use crate::error::{Error, Result};
 use crate::ids::{ActorKey, Epoch, Version};
 use crate::ports::ActorWrite;
-use crate::records::{now_millis, ActorRecord};
+use crate::records::{now_millis, ActorRecord, MAX_ITEM_BYTES};
+use crate::service::idempotent::Recording;
 use crate::service::MessageService;
 use crate::workflow::model::WorkflowWrite;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(2);
 const BACKOFF_CAP: Duration = Duration::from_millis(50);
+
+/// Patch bytes an actor may always keep, however small its state.
+const MIN_LOG_BYTES: usize = 1024;
+
+/// Room kept in an actor item for its key, version, epoch and attribute names.
+const ITEM_OVERHEAD: usize = 2 * 1024;
 
 /// DynamoDB's limit on the items of one transaction.
 const MAX_TRANSACTION_ITEMS: usize = 100;
@@ -29,7 +37,15 @@ impl MessageService {
     /// Runs `method` on the actor and returns its value and the version it produced. A method
     /// that leaves the state as it was (and starts nothing) writes nothing and returns the
     /// version it read.
-    pub(super) async fn call(&self, key: &ActorKey, method: &str, args: Value) -> Result<(Value, Version)> {
+    /// With `recording`, the result is recorded under its idempotency key in the same write
+    /// (a call that changes nothing then still writes its key, checking the version).
+    pub(super) async fn call(
+        &self,
+        key: &ActorKey,
+        method: &str,
+        args: Value,
+        recording: Option<&Recording>,
+    ) -> Result<(Value, Version)> {
         let actor = self.actor_type(key)?;
         let _turn = self.turns.turn(key).await;
         let deadline = Instant::now() + self.settings.call_retry_budget;
@@ -41,19 +57,33 @@ impl MessageService {
                 Some(r) => (r.version, r.epoch, r.state == outcome.state),
                 None => (Version::NONE, new_epoch(), outcome.state == actor.default_state()),
             };
-            if unchanged && outcome.effects.is_empty() {
+            if unchanged && outcome.effects.is_empty() && recording.is_none() {
                 return Ok((outcome.value, expected));
             }
             let record = if unchanged {
                 None
             } else {
-                self.check_size(key, &outcome.state)?;
+                let size = self.check_size(key, &outcome.state)?;
+                let now = now_millis();
+                let (old_state, mut log) = match stored {
+                    Some(r) => (r.state, r.log),
+                    None => (actor.default_state(), Vec::new()),
+                };
+                let patch = delta::diff(&old_state, &outcome.state);
+                // Patches are worth keeping while they are smaller than the state a resuming
+                // client would otherwise download: at most half its size (and 1 KB at least),
+                // so the log adds at most half to each write's bytes.
+                let room = MAX_ITEM_BYTES
+                    .saturating_sub(size + ITEM_OVERHEAD)
+                    .min((size / 2).max(MIN_LOG_BYTES));
+                changelog::append(&mut log, expected.next(), &patch, now, &self.settings.change_log, room);
                 Some(ActorRecord {
                     actor_key: key.clone(),
                     state: outcome.state,
                     version: expected.next(),
                     epoch,
-                    updated_at: now_millis(),
+                    updated_at: now,
+                    log,
                 })
             };
             let version = record.as_ref().map_or(expected, |r| r.version);
@@ -62,6 +92,7 @@ impl MessageService {
                 expected,
                 record,
                 with: self.effect_writes(key, &outcome.effects)?,
+                call: recording.map(|r| r.record(key, method, &outcome.value, version)),
             };
             match self.actors.write(write).await {
                 Ok(()) => return Ok((outcome.value, version)),
@@ -76,7 +107,8 @@ impl MessageService {
         }
     }
 
-    fn check_size(&self, key: &ActorKey, state: &Value) -> Result<()> {
+    /// The state's JSON size, if within the limit.
+    fn check_size(&self, key: &ActorKey, state: &Value) -> Result<usize> {
         let size = serialized_len(state);
         if size > self.settings.max_state_bytes {
             return Err(Error::TooLarge(format!(
@@ -84,7 +116,7 @@ impl MessageService {
                 self.settings.max_state_bytes
             )));
         }
-        Ok(())
+        Ok(size)
     }
 
     /// The writes that start the workflows a method asked for.

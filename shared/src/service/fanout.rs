@@ -1,23 +1,21 @@
-//! Stream fan-out: each actor change becomes one frame (delta, snapshot or deleted) posted to
-//! every subscriber. Changes of one actor go out in stream order; actors run concurrently.
+//! Stream fan-out: each run of consecutive changes of one actor in a batch becomes one frame
+//! (delta, snapshot or deleted, see `frames`) posted to every subscriber. Changes of one actor
+//! go out in stream order; actors run concurrently.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures::{stream, StreamExt};
 use tracing::{error, info_span, warn, Instrument};
 
-use crate::batch::run_in_key_order;
+use crate::batch::{run_key_groups, settle};
 
 use crate::actor::ActorRegistry;
-use crate::delta::{self, Change};
 use crate::error::{chain, Error, Result};
-use crate::ids::{ActorKey, ConnectionId, Version};
+use crate::ids::{ActorKey, ConnectionId};
 use crate::ports::{ConnectionSender, SubscriptionStore};
 use crate::protocol::ServerMessage;
-use crate::records::ActorChange;
-use crate::service::{DisconnectService, Settings};
+use crate::service::{frames, DisconnectService, Settings};
 use crate::stream_events::ActorStreamItem;
 
 /// What one batch did; `failed` holds the sequence numbers to report as batch item failures.
@@ -53,15 +51,29 @@ impl FanoutService {
         }
     }
 
-    /// Fans out a batch (see [`run_in_key_order`]): a record that fails retryably is
-    /// reported and the rest of its actor's records wait for the retry; a record that can
-    /// never succeed is logged and skipped.
+    /// Fans out a batch (see [`run_key_groups`]): an actor's consecutive changes go out as
+    /// one frame per subscriber; a run that fails retryably is reported from its first
+    /// record (the rest of the actor's records wait for the retry); one that can never
+    /// succeed is logged and skipped.
     pub async fn fan_out(&self, items: Vec<ActorStreamItem>) -> FanoutOutcome {
         let counts = Counts::default();
         let counts_ref = &counts;
-        let failed = run_in_key_order(items, self.settings.actor_concurrency, |change| {
-            let span = info_span!("fan_out", actor = %change.key());
-            async move { self.deliver(&change, counts_ref).await }.instrument(span)
+        let failed = run_key_groups(items, self.settings.actor_concurrency, |changes| {
+            let span = info_span!("fan_out", actor = %changes[0].1.key());
+            async move {
+                for run in frames::runs(changes) {
+                    let (Some((first_sequence, first)), Some((_, last))) = (run.first(), run.last()) else {
+                        continue;
+                    };
+                    let frame = frames::frame_for_run(first, last, run.len() > 1, &self.registry, &self.settings);
+                    let outcome = self.deliver(first.key(), frame, counts_ref).await;
+                    if let Some(failed) = settle(first_sequence.clone(), outcome) {
+                        return Some(failed);
+                    }
+                }
+                None
+            }
+            .instrument(span)
         })
         .await;
         FanoutOutcome {
@@ -71,14 +83,10 @@ impl FanoutService {
         }
     }
 
-    /// Posts the frame for `change` to every subscriber, page by page.
-    async fn deliver(&self, change: &ActorChange, counts: &Counts) -> Result<()> {
-        let key = change.key();
-        // Over the message limit, a frame cannot be delivered: skipped, never retried.
-        let frame = self
-            .frame_for(change)
-            .to_frame()
-            .map_err(|e| Error::TooLarge(e.to_string()))?;
+    /// Posts `frame` to every subscriber of `key`, page by page.
+    async fn deliver(&self, key: &ActorKey, frame: ServerMessage, counts: &Counts) -> Result<()> {
+        // Over the message limit, a frame goes out in ordered parts, one after the other.
+        let frames = frame.to_frames();
         let mut after: Option<ConnectionId> = None;
         let mut gone = Vec::new();
         let mut retry: Option<Error> = None;
@@ -86,9 +94,15 @@ impl FanoutService {
             let page = self.subscriptions.subscribers(key, after.as_ref()).await?;
             let sends = stream::iter(page.connections)
                 .map(|to| {
-                    let frame = &frame;
+                    let frames = &frames;
                     async move {
-                        let result = self.sender.send(&to, frame).await;
+                        let mut result = Ok(());
+                        for frame in frames {
+                            result = self.sender.send(&to, frame).await;
+                            if result.is_err() {
+                                break;
+                            }
+                        }
                         (to, result)
                     }
                 })
@@ -126,42 +140,6 @@ impl FanoutService {
         .await;
         if let Err(e) = result {
             warn!(%connection, error = %chain(&e), "could not clean up a gone connection; TTL will");
-        }
-    }
-
-    fn frame_for(&self, change: &ActorChange) -> ServerMessage {
-        let (old_state, old_epoch, from, new) = match change {
-            ActorChange::Deleted { old } => {
-                return ServerMessage::Deleted {
-                    actor: old.actor_key.address(),
-                    epoch: old.epoch,
-                    version: old.version,
-                }
-            }
-            ActorChange::Created { new } => {
-                let default = self.registry.get(new.actor_key.actor_type()).map(|a| a.default_state());
-                (default.map(Cow::Owned), new.epoch, Version::NONE, new)
-            }
-            ActorChange::Updated { old, new } => (Some(Cow::Borrowed(&old.state)), old.epoch, old.version, new),
-        };
-        let snapshot = || ServerMessage::Snapshot {
-            actor: new.actor_key.address(),
-            epoch: new.epoch,
-            version: new.version,
-            state: new.state.clone(),
-        };
-        match old_state {
-            Some(old_state) if old_epoch == new.epoch => match delta::change(&old_state, &new.state) {
-                Change::Delta(patch) => ServerMessage::Delta {
-                    actor: new.actor_key.address(),
-                    epoch: new.epoch,
-                    from,
-                    to: new.version,
-                    patch,
-                },
-                Change::Snapshot => snapshot(),
-            },
-            _ => snapshot(),
         }
     }
 }

@@ -9,9 +9,8 @@ use crate::actor::ActorRegistry;
 use crate::application::Stores;
 use crate::error::{Error, Result};
 use crate::ids::{ActorAddress, ActorKey, ConnectionId, TenantId, Version};
-use crate::ports::{ActorStore, ConnectionStore, SubscriptionStore};
-use crate::protocol::{parse_client_message, ClientMessage, ErrorCode, RequestId, ServerMessage};
-use crate::records::{now_millis, ConnectionRecord, SubscriptionRecord};
+use crate::ports::{ActorStore, ConnectionSender, ConnectionStore, SubscriptionStore};
+use crate::protocol::{parse_client_message, ClientMessage, ErrorCode, ServerMessage};
 use crate::service::key_lock::KeyLocks;
 use crate::service::Settings;
 use crate::workflow::WorkflowService;
@@ -25,6 +24,8 @@ pub struct MessageService {
     pub(super) workflows: Arc<WorkflowService>,
     /// Calls to one actor take turns within this process.
     pub(super) turns: Arc<KeyLocks>,
+    /// Posts the parts of a reply over the message limit (`@connections`).
+    pub(super) sender: Option<Arc<dyn ConnectionSender>>,
 }
 
 impl MessageService {
@@ -43,14 +44,37 @@ impl MessageService {
             settings,
             workflows,
             turns: Arc::default(),
+            sender: None,
         }
     }
 
-    /// Handles one frame from `connection` and returns the reply frame. Never fails: every
-    /// problem becomes an `error` reply carrying the client's request id (and `request_id`,
-    /// the Lambda's, when internal); a reply over the message limit becomes `too_large`.
-    pub async fn handle_frame(&self, connection: &ConnectionId, body: &str, request_id: &str) -> String {
-        self.handle(connection, body, request_id).await.to_reply_frame()
+    /// Sends replies over the message limit in parts through `sender`; without one they
+    /// are answered with `too_large`.
+    pub fn with_sender(mut self, sender: Arc<dyn ConnectionSender>) -> Self {
+        self.sender = Some(sender);
+        self
+    }
+
+    /// Handles one frame from `connection` and returns the reply frame (the route
+    /// response). Never fails: every problem becomes an `error` reply carrying the client's
+    /// request id (and `request_id`, the Lambda's, when internal). A reply over the message
+    /// limit is posted in parts instead (and `None` returned), or becomes `too_large` when
+    /// there is no sender.
+    pub async fn handle_frame(&self, connection: &ConnectionId, body: &str, request_id: &str) -> Option<String> {
+        let reply = self.handle(connection, body, request_id).await;
+        let mut frames = reply.to_frames();
+        let sender = match &self.sender {
+            _ if frames.len() == 1 => return frames.pop(),
+            None => return Some(reply.to_reply_frame()),
+            Some(sender) => sender,
+        };
+        for part in &frames {
+            if let Err(e) = sender.send(connection, part).await {
+                warn!(%connection, error = %crate::error::chain(&e), "could not post a reply part");
+                return Some(e.to_reply(reply.request_id().cloned(), request_id).to_reply_frame());
+            }
+        }
+        None
     }
 
     /// [`Self::handle_frame`] before encoding.
@@ -84,7 +108,7 @@ impl MessageService {
         };
         match message {
             ClientMessage::Ping { id } => Ok(ServerMessage::Pong { id }),
-            ClientMessage::Subscribe { id, actor, since: _ } => self.subscribe(&owner().await?, id, &actor).await,
+            ClientMessage::Subscribe { id, actor, since } => self.subscribe(&owner().await?, id, &actor, since).await,
             ClientMessage::Unsubscribe { id, actor } => {
                 let key = self.resolve(&owner().await?.tenant, &actor)?;
                 self.subscriptions.delete_subscription(&key, connection).await?;
@@ -98,9 +122,13 @@ impl MessageService {
                 actor,
                 method,
                 args,
+                idempotency_key,
             } => {
                 let key = self.resolve(&owner().await?.tenant, &actor)?;
-                let (value, version) = self.call(&key, &method, args).await?;
+                let (value, version) = match idempotency_key {
+                    Some(idempotency_key) => self.call_once(&key, &method, args, &idempotency_key).await?,
+                    None => self.call(&key, &method, args, None).await?,
+                };
                 Ok(ServerMessage::Result { id, value, version })
             }
             ClientMessage::WorkflowStart {
@@ -157,36 +185,8 @@ impl MessageService {
         }
     }
 
-    /// Stores the subscription, then reads the actor: a change written after the read is
-    /// fanned out to this subscription, so the client misses nothing between the two.
-    async fn subscribe(&self, owner: &ConnectionRecord, id: Option<RequestId>, actor: &str) -> Result<ServerMessage> {
-        let key = self.resolve(&owner.tenant, actor)?;
-        let subscription = SubscriptionRecord {
-            actor_key: key.clone(),
-            connection_id: owner.connection_id.clone(),
-            created_at: now_millis(),
-            expires_at: owner.expires_at,
-        };
-        self.subscriptions.put_subscription(&subscription).await?;
-        let (epoch, version, state) = match self.actors.load(&key).await? {
-            Some(record) => (record.epoch, record.version, record.state),
-            None => (
-                Default::default(),
-                Default::default(),
-                self.actor_type(&key)?.default_state(),
-            ),
-        };
-        Ok(ServerMessage::Subscribed {
-            id,
-            actor: key.address(),
-            epoch,
-            version,
-            state,
-        })
-    }
-
     /// Resolves a client's actor name within its tenant and checks the type exists.
-    fn resolve(&self, tenant: &TenantId, actor: &str) -> Result<ActorKey> {
+    pub(super) fn resolve(&self, tenant: &TenantId, actor: &str) -> Result<ActorKey> {
         let key = ActorAddress::parse(actor)?.resolve(tenant)?;
         self.actor_type(&key)?;
         Ok(key)

@@ -5,11 +5,15 @@ mod call;
 mod connect;
 mod disconnect;
 mod fanout;
+mod frames;
+mod idempotent;
 mod key_lock;
 mod message;
+mod subscribe;
 
 use std::time::Duration;
 
+use crate::changelog::ChangeLogSettings;
 use crate::ids::TenantId;
 
 pub use connect::{ConnectRequest, ConnectService};
@@ -34,6 +38,10 @@ pub struct Settings {
     pub send_concurrency: usize,
     /// Actors whose changes are fanned out at once (each actor's own changes stay in order).
     pub actor_concurrency: usize,
+    /// The recent changes each actor keeps for resuming subscribers.
+    pub change_log: ChangeLogSettings,
+    /// How long a call's result stays recorded under its idempotency key.
+    pub call_key_retention: Duration,
 }
 
 impl Default for Settings {
@@ -45,6 +53,8 @@ impl Default for Settings {
             max_state_bytes: 350_000,
             send_concurrency: 32,
             actor_concurrency: 8,
+            change_log: ChangeLogSettings::default(),
+            call_key_retention: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -145,6 +145,7 @@ impl WorkflowService {
             version: Version(1),
             epoch: Epoch(created_at.max(1) as u64),
             updated_at: created_at,
+            log: Vec::new(),
         }));
         Ok((
             writes,

@@ -1,0 +1,119 @@
+//! The frame subscribers get for a run of consecutive changes of one actor within a stream
+//! batch: one `delta` from the first change's `from` to the last one's `to` (the patches the
+//! writers stored, or a diff when that is smaller), a `snapshot` when the state is smaller
+//! than any patch or the history broke, or `deleted`.
+
+use std::borrow::Cow;
+
+use json_patch::Patch;
+use serde_json::Value;
+
+use crate::actor::ActorRegistry;
+use crate::changelog;
+use crate::delta::{self, serialized_len, serialized_len_exceeds};
+use crate::ids::Version;
+use crate::protocol::ServerMessage;
+use crate::records::{ActorChange, ActorRecord};
+use crate::service::Settings;
+
+/// Splits one actor's changes (in stream order) into runs that one frame can carry: each
+/// change continues the previous one's version in the same epoch; a deletion stands alone.
+pub(super) fn runs<S>(changes: Vec<(S, ActorChange)>) -> Vec<Vec<(S, ActorChange)>> {
+    let mut runs: Vec<Vec<(S, ActorChange)>> = Vec::new();
+    for (sequence, change) in changes {
+        let continues = runs
+            .last()
+            .and_then(|run| run.last())
+            .is_some_and(|(_, previous)| match (previous, &change) {
+                (
+                    ActorChange::Created { new: prev } | ActorChange::Updated { new: prev, .. },
+                    ActorChange::Updated { old, new },
+                ) => old.version == prev.version && old.epoch == prev.epoch && new.epoch == prev.epoch,
+                _ => false,
+            });
+        match runs.last_mut() {
+            Some(run) if continues => run.push((sequence, change)),
+            _ => runs.push(vec![(sequence, change)]),
+        }
+    }
+    runs
+}
+
+/// The one frame for a run (consecutive changes, see [`runs`]) from `first` to `last`.
+pub(super) fn frame_for_run(
+    first: &ActorChange,
+    last: &ActorChange,
+    several: bool,
+    registry: &ActorRegistry,
+    settings: &Settings,
+) -> ServerMessage {
+    let new = match last {
+        ActorChange::Deleted { old } => {
+            return ServerMessage::Deleted {
+                actor: old.actor_key.address(),
+                epoch: old.epoch,
+                version: old.version,
+            }
+        }
+        ActorChange::Created { new } | ActorChange::Updated { new, .. } => new,
+    };
+    let (base, base_epoch, from) = match first {
+        ActorChange::Created { new } => {
+            let default = registry
+                .get(new.actor_key.actor_type())
+                .map(|a| Cow::Owned(a.default_state()));
+            (default, new.epoch, Version::NONE)
+        }
+        ActorChange::Updated { old, .. } => (Some(Cow::Borrowed(&old.state)), old.epoch, old.version),
+        ActorChange::Deleted { .. } => (None, new.epoch, Version::NONE),
+    };
+    let snapshot = || snapshot_of(new);
+    let Some(base) = base.filter(|_| base_epoch == new.epoch) else {
+        return snapshot();
+    };
+    let patch = smallest_patch(&base, new, from, several, settings);
+    if serialized_len_exceeds(&new.state, serialized_len(&patch)) {
+        ServerMessage::Delta {
+            actor: new.actor_key.address(),
+            epoch: new.epoch,
+            from,
+            to: new.version,
+            patch,
+        }
+    } else {
+        snapshot()
+    }
+}
+
+/// The patch from `base` (at `from`) to `new`: the writers' stored patches when the log covers
+/// them; for several changes, the diff instead when it is smaller (an item toggled twice).
+fn smallest_patch(base: &Value, new: &ActorRecord, from: Version, several: bool, settings: &Settings) -> Patch {
+    let stored = changelog::patch_between(
+        &new.log,
+        from,
+        new.version,
+        new.updated_at,
+        settings.change_log.retention,
+    );
+    match stored {
+        Some(stored) if !several => stored,
+        Some(stored) => {
+            let diffed = delta::diff(base, &new.state);
+            if serialized_len(&diffed) < serialized_len(&stored) {
+                diffed
+            } else {
+                stored
+            }
+        }
+        None => delta::diff(base, &new.state),
+    }
+}
+
+fn snapshot_of(new: &ActorRecord) -> ServerMessage {
+    ServerMessage::Snapshot {
+        actor: new.actor_key.address(),
+        epoch: new.epoch,
+        version: new.version,
+        state: new.state.clone(),
+    }
+}
