@@ -7,6 +7,7 @@
 
 pub mod fixtures;
 pub mod local;
+pub mod parts;
 pub mod replica;
 pub mod request_log;
 pub mod stream_reader;

@@ -20,13 +20,48 @@ pub enum Applied {
 }
 
 impl Replica {
-    /// From a `subscribed` frame.
+    /// From a `subscribed` frame carrying the state.
     pub fn from_subscribed(frame: &Value) -> Replica {
         assert_eq!(frame["type"], "subscribed", "{frame}");
+        assert!(
+            frame.get("state").is_some(),
+            "a fresh subscription carries the state: {frame}"
+        );
         Replica {
             epoch: frame["epoch"].as_u64().expect("epoch"),
             version: frame["version"].as_u64().expect("version"),
             state: frame["state"].clone(),
+        }
+    }
+
+    /// The `since` to resubscribe with.
+    pub fn since(&self) -> Value {
+        serde_json::json!({"epoch": self.epoch, "version": self.version})
+    }
+
+    /// Takes the reply to a subscribe sent with [`Replica::since`]: a resumed patch applies
+    /// on top of what is held (a resume to a version already held, because the fan-out was
+    /// faster, is a duplicate); a state replaces it. Returns whether it resumed.
+    pub fn resubscribed(&mut self, frame: &Value) -> bool {
+        assert_eq!(frame["type"], "subscribed", "{frame}");
+        let epoch = frame["epoch"].as_u64().expect("epoch");
+        let version = frame["version"].as_u64().expect("version");
+        if frame["resumed"] == true {
+            if epoch == self.epoch && version <= self.version {
+                return true;
+            }
+            assert_eq!(
+                frame["from"].as_u64(),
+                Some(self.version),
+                "resumes from what is held: {frame}"
+            );
+            let patch = serde_json::from_value(frame["patch"].clone()).expect("a JSON patch");
+            delta::apply(&mut self.state, &patch).expect("the missed patch applies");
+            (self.epoch, self.version) = (epoch, version);
+            true
+        } else {
+            (self.epoch, self.version, self.state) = (epoch, version, frame["state"].clone());
+            false
         }
     }
 
