@@ -211,7 +211,9 @@ async fn a_resume_reply_racing_the_fan_out_is_neither_lost_nor_applied_twice() {
     for id in [1, 2, 3] {
         toggle(&h, &c, "todo/race", id).await;
     }
-    let first = fan_out_all(&fanout, &mut stream, &sender, std::slice::from_ref(&c)).await.remove(0);
+    let first = fan_out_all(&fanout, &mut stream, &sender, std::slice::from_ref(&c))
+        .await
+        .remove(0);
     let reply = send(
         &h,
         &c,
@@ -222,7 +224,9 @@ async fn a_resume_reply_racing_the_fan_out_is_neither_lost_nor_applied_twice() {
     // Written after that read (304, 305): fanned out to the new subscription too.
     toggle(&h, &c, "todo/race", 4).await;
     toggle(&h, &c, "todo/race", 5).await;
-    let second = fan_out_all(&fanout, &mut stream, &sender, std::slice::from_ref(&c)).await.remove(0);
+    let second = fan_out_all(&fanout, &mut stream, &sender, std::slice::from_ref(&c))
+        .await
+        .remove(0);
     assert_eq!((first.len(), second.len()), (1, 1), "one coalesced frame per batch");
     let record = stored(&h, "dev/todo/race").await;
 
