@@ -50,7 +50,7 @@ impl SubscriptionStore for InMemorySubscriptions {
         assert!(after.is_none(), "every actor's subscribers fit one page");
         Ok(SubscriberPage {
             connections: self.0.get(actor).cloned().unwrap_or_default(),
-            next: None,
+            ..SubscriberPage::default()
         })
     }
     async fn subscriptions_of(&self, _: &ConnectionId) -> statecast::Result<Vec<ActorKey>> {

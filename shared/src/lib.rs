@@ -17,6 +17,7 @@
 //! - [`actor`]: the `Actor` trait, the registry, and the `counter` and `todo` examples.
 //! - [`delta`]: JSON Patch diff/apply and the delta-or-snapshot rule.
 //! - [`changelog`]: the recent patches kept with each actor, for resuming subscribers.
+//! - [`projection`]: filtered subscriptions (a state's projection on JSON Pointers).
 //! - [`records`]: what is stored (connections, subscriptions, actors) and actor changes.
 //! - [`ports`]: the store and sender traits services depend on.
 //! - [`service`]: connect, disconnect, handle a message, fan out a stream batch.
@@ -45,6 +46,7 @@ pub mod error;
 pub mod ids;
 pub mod lambda_events;
 pub mod ports;
+pub mod projection;
 pub mod protocol;
 pub mod records;
 mod sdk_error;

@@ -2,6 +2,8 @@
 //!
 //! Adapters implement them on DynamoDB and `@connections`; tests may wrap or fake them.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use crate::error::Result;
@@ -22,6 +24,8 @@ pub trait ConnectionStore: Send + Sync {
 pub struct SubscriberPage {
     pub connections: Vec<ConnectionId>,
     pub next: Option<ConnectionId>,
+    /// The `paths` of the subscribers on this page that filter (the others get everything).
+    pub filters: HashMap<ConnectionId, Vec<String>>,
 }
 
 #[async_trait]

@@ -42,6 +42,10 @@ pub enum ClientMessage {
         /// The state the client holds: the reply resumes from it when it can.
         #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "since_field")]
         since: Option<Since>,
+        /// Follow only these JSON Pointers (at most 16): the client holds the projection of
+        /// the state on them and gets only the changes under them.
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "paths_field")]
+        paths: Option<Vec<String>>,
     },
     /// Stop receiving changes of `actor`; answered with `unsubscribed`.
     #[serde(rename = "unsubscribe")]
@@ -170,6 +174,26 @@ fn idempotency_key<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Stri
             "`idempotencyKey` must be a string of 1 to 128 characters",
         )),
     }
+}
+
+/// `paths`: 1 to 16 JSON Pointers to members; the error names the pointer that is not one.
+fn paths_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    use serde::de::Error as _;
+    let paths = match Value::deserialize(d)? {
+        Value::Null => return Ok(None),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|p| match p {
+                Value::String(p) => Ok(p),
+                other => Err(D::Error::custom(format!(
+                    "`paths`: {other} is not a JSON Pointer string"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(D::Error::custom("`paths` must be an array of JSON Pointers")),
+    };
+    crate::projection::check_paths(&paths).map_err(D::Error::custom)?;
+    Ok(Some(paths))
 }
 
 /// `args` of a call: an object or nothing; anything else is refused naming the field.

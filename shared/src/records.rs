@@ -28,6 +28,9 @@ pub struct SubscriptionRecord {
     pub connection_id: ConnectionId,
     pub created_at: i64,
     pub expires_at: i64,
+    /// JSON Pointers the subscriber follows; `None`: the whole state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
 }
 
 /// DynamoDB's item size limit (attribute names and values): what one actor can hold.

@@ -136,6 +136,7 @@ async fn vanished_clients_are_cleaned_up_with(transport: ConnectionsTransport) {
         connection_id: ghost.clone(),
         created_at: 0,
         expires_at: i64::MAX / 2,
+        paths: None,
     };
     store.put_subscription(&sub).await.expect("ghost subscription");
 

@@ -386,3 +386,175 @@ impl Lcg {
         self.0 >> 33
     }
 }
+
+/// Filtered subscriptions under seeded random operations: each subscriber holds exactly the
+/// projection of the stored state on its paths, built only from the frames it got (the
+/// operations under its paths, or projected snapshots), and gets nothing for changes that
+/// touch none of them; subscribers with the same filter get the same frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_subscribers_hold_the_projection_under_random_operations() {
+    let h = Harness::start().await;
+    let mut stream = h.actor_stream().await;
+    let sender = Arc::new(RecordingSender::new());
+    let fanout = h.fanout_service(sender.clone());
+    let filters: [&[&str]; 4] = [
+        &["/items/1", "/items/2/done"],
+        &["/nextId"],
+        &["/items/3/title", "/items/5"],
+        &["/items/3/title", "/items/5"],
+    ];
+    let mut followers = Vec::new();
+    for (i, paths) in filters.iter().enumerate() {
+        let c = h.connect(&format!("f{i}"), None).await;
+        let reply = send(&h, &c, json!({"action":"subscribe","actor":"todo/f","paths":paths})).await;
+        let paths: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
+        let default = json!({"items": {}, "nextId": 0});
+        assert_eq!(
+            reply["state"],
+            statecast::projection::project(&default, &paths),
+            "{reply}"
+        );
+        followers.push((c, paths, FilteredFollower::from_subscribed(&reply)));
+    }
+    let writer = h.connect("writer", None).await;
+    let mut rng = Lcg(0xf11e);
+    let mut operations = 0;
+    let mut quiet = 0;
+    for round in 0..100 {
+        for _ in 0..(1 + rng.next() % 10) {
+            let id = (1 + rng.next() % 6).to_string();
+            let (method, args) = match rng.next() % 4 {
+                0 => ("add", json!({"title": format!("t{round}")})),
+                1 => ("toggle", json!({"id": id})),
+                2 => ("rename", json!({"id": id, "title": format!("r{round}")})),
+                _ => ("remove", json!({"id": id})),
+            };
+            send(
+                &h,
+                &writer,
+                json!({"action":"call","actor":"todo/f","method":method,"args":args}),
+            )
+            .await;
+            operations += 1;
+        }
+        let records = stream.read_new().await;
+        let mut rest = records.as_slice();
+        while !rest.is_empty() {
+            let size = (1 + rng.next() as usize % 6).min(rest.len());
+            let (batch, after) = rest.split_at(size);
+            rest = after;
+            let mut event = aws_lambda_events::dynamodb::Event::default();
+            event.records = batch.to_vec();
+            statecast_fanout::handler(&fanout, lambda_event(event))
+                .await
+                .expect("handler");
+        }
+        let got: Vec<Vec<Value>> = followers.iter().map(|(c, _, _)| sender.frames_to(c)).collect();
+        assert_eq!(got[2], got[3], "the same filter gets the same frames");
+        quiet += got.iter().filter(|frames| frames.is_empty()).count();
+        for ((_, _, follower), frames) in followers.iter_mut().zip(&got) {
+            for frame in frames {
+                follower.receive(frame);
+            }
+        }
+        sender.clear();
+    }
+    let stored = stored(&h, "dev/todo/f").await;
+    for (_, paths, follower) in &followers {
+        assert!(follower.ahead.is_empty(), "{paths:?}: nothing left waiting");
+        assert_eq!(
+            follower.state,
+            statecast::projection::project(&stored.state, paths),
+            "{paths:?}"
+        );
+    }
+    assert!(operations >= 500, "{operations} operations");
+    assert!(quiet > 0, "some rounds sent a filter nothing");
+
+    // Bad pointers are refused naming the pointer, and nothing is stored.
+    let c = h.connect("bad", None).await;
+    for (paths, named) in [
+        (json!(["items/1"]), "\"items/1\""),
+        (json!(["/a~2"]), "\"/a~2\""),
+        (json!([7]), "7"),
+        (json!("/x"), "`paths`"),
+        (json!([]), "`paths`"),
+    ] {
+        let reply = send(
+            &h,
+            &c,
+            json!({"action":"subscribe","id":1,"actor":"todo/f","paths":paths}),
+        )
+        .await;
+        assert_eq!(reply["code"], "bad_request", "{paths}: {reply}");
+        assert!(reply["message"].as_str().expect("message").contains(named), "{reply}");
+    }
+}
+
+/// A client of a filtered subscription: a delta applies when it holds a version in
+/// [`from`, `to`) (the projection did not change in between).
+struct FilteredFollower {
+    epoch: u64,
+    version: u64,
+    state: Value,
+    ahead: Vec<Value>,
+}
+
+impl FilteredFollower {
+    fn from_subscribed(frame: &Value) -> Self {
+        Self {
+            epoch: frame["epoch"].as_u64().expect("epoch"),
+            version: frame["version"].as_u64().expect("version"),
+            state: frame["state"].clone(),
+            ahead: Vec::new(),
+        }
+    }
+
+    /// Applies `frame`; false when it is ahead (kept for later).
+    fn apply(&mut self, frame: &Value) -> bool {
+        let epoch = frame["epoch"].as_u64().unwrap_or(0);
+        match frame["type"].as_str() {
+            Some("delta") => {
+                let (from, to) = (frame["from"].as_u64().unwrap_or(0), frame["to"].as_u64().unwrap_or(0));
+                let same = epoch == self.epoch || self.version == 0;
+                if same && to <= self.version {
+                    return true;
+                }
+                if !same || from > self.version {
+                    return false;
+                }
+                let patch = serde_json::from_value(frame["patch"].clone()).expect("patch");
+                statecast::delta::apply(&mut self.state, &patch).expect("the filtered patch applies");
+                (self.epoch, self.version) = (epoch, to);
+            }
+            Some("snapshot") => {
+                let version = frame["version"].as_u64().unwrap_or(0);
+                if epoch != self.epoch || version > self.version {
+                    (self.epoch, self.version, self.state) = (epoch, version, frame["state"].clone());
+                }
+            }
+            Some("deleted") => (self.epoch, self.version, self.state) = (0, 0, json!({})),
+            other => panic!("not a change frame: {other:?}"),
+        }
+        true
+    }
+
+    fn receive(&mut self, frame: &Value) {
+        if !self.apply(frame) {
+            self.ahead.push(frame.clone());
+            return;
+        }
+        loop {
+            let waiting = std::mem::take(&mut self.ahead);
+            let before = waiting.len();
+            for frame in waiting {
+                if !self.apply(&frame) {
+                    self.ahead.push(frame);
+                }
+            }
+            if self.ahead.len() == before {
+                break;
+            }
+        }
+    }
+}

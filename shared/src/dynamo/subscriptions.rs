@@ -29,6 +29,8 @@ fn subscription_key(actor: &ActorKey, connection: &ConnectionId) -> Item {
 #[serde(rename_all = "camelCase")]
 struct Subscriber {
     connection_id: ConnectionId,
+    #[serde(default)]
+    paths: Option<Vec<String>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -68,24 +70,28 @@ impl SubscriptionStore for DynamoStore {
             .table_name(&self.tables.subscriptions)
             .key_condition_expression("actorKey = :actor")
             .expression_attribute_values(":actor", s(actor.to_string()))
-            .projection_expression("connectionId")
+            .projection_expression("connectionId, #paths")
+            .expression_attribute_names("#paths", "paths")
             .consistent_read(true)
             .limit(self.page_size)
             .set_exclusive_start_key(after.map(|c| subscription_key(actor, c)))
             .send()
             .await
             .map_err(|e| dependency("Query subscribers", e))?;
-        let connections = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| from_item::<Subscriber>(item, "subscription").map(|s| s.connection_id))
-            .collect::<Result<Vec<_>>>()?;
+        let mut page = SubscriberPage::default();
+        for item in output.items.unwrap_or_default() {
+            let subscriber = from_item::<Subscriber>(item, "subscription")?;
+            if let Some(paths) = subscriber.paths {
+                page.filters.insert(subscriber.connection_id.clone(), paths);
+            }
+            page.connections.push(subscriber.connection_id);
+        }
         let next = match output.last_evaluated_key {
             Some(key) => Some(from_item::<Subscriber>(key, "subscription page key")?.connection_id),
             None => None,
         };
-        Ok(SubscriberPage { connections, next })
+        page.next = next;
+        Ok(page)
     }
 
     async fn subscriptions_of(&self, connection: &ConnectionId) -> Result<Vec<ActorKey>> {

@@ -2,6 +2,7 @@
 //! (delta, snapshot or deleted, see `frames`) posted to every subscriber. Changes of one actor
 //! go out in stream order; actors run concurrently.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -14,8 +15,8 @@ use crate::actor::ActorRegistry;
 use crate::error::{chain, Error, Result};
 use crate::ids::{ActorKey, ConnectionId};
 use crate::ports::{ConnectionSender, SubscriptionStore};
-use crate::protocol::ServerMessage;
-use crate::service::{frames, DisconnectService, Settings};
+use crate::service::frames::{self, RunFrame};
+use crate::service::{DisconnectService, Settings};
 use crate::stream_events::ActorStreamItem;
 
 /// What one batch did; `failed` holds the sequence numbers to report as batch item failures.
@@ -66,7 +67,7 @@ impl FanoutService {
                         continue;
                     };
                     let frame = frames::frame_for_run(first, last, run.len() > 1, &self.registry, &self.settings);
-                    let outcome = self.deliver(first.key(), frame, counts_ref).await;
+                    let outcome = self.deliver(first.key(), &frame, counts_ref).await;
                     if let Some(failed) = settle(first_sequence.clone(), outcome) {
                         return Some(failed);
                     }
@@ -83,28 +84,40 @@ impl FanoutService {
         }
     }
 
-    /// Posts `frame` to every subscriber of `key`, page by page.
-    async fn deliver(&self, key: &ActorKey, frame: ServerMessage, counts: &Counts) -> Result<()> {
+    /// Posts `frame` to every subscriber of `key`, page by page: the whole frame, or the
+    /// filtered one for subscribers with `paths` (computed once per distinct filter).
+    async fn deliver(&self, key: &ActorKey, frame: &RunFrame<'_>, counts: &Counts) -> Result<()> {
         // Over the message limit, a frame goes out in ordered parts, one after the other.
-        let frames = frame.to_frames();
+        let whole = Arc::new(frame.full.to_frames());
+        let mut filtered: HashMap<Vec<String>, Option<Arc<Vec<String>>>> = HashMap::new();
         let mut after: Option<ConnectionId> = None;
         let mut gone = Vec::new();
         let mut retry: Option<Error> = None;
         loop {
             let page = self.subscriptions.subscribers(key, after.as_ref()).await?;
-            let sends = stream::iter(page.connections)
-                .map(|to| {
-                    let frames = &frames;
-                    async move {
-                        let mut result = Ok(());
-                        for frame in frames {
-                            result = self.sender.send(&to, frame).await;
-                            if result.is_err() {
-                                break;
-                            }
+            for paths in page.filters.values() {
+                if !filtered.contains_key(paths) {
+                    filtered.insert(paths.clone(), frame.filtered(paths).map(|f| Arc::new(f.to_frames())));
+                }
+            }
+            let addressed: Vec<(ConnectionId, Arc<Vec<String>>)> = page
+                .connections
+                .into_iter()
+                .filter_map(|to| match page.filters.get(&to) {
+                    None => Some((to, whole.clone())),
+                    Some(paths) => filtered.get(paths).cloned().flatten().map(|frames| (to, frames)),
+                })
+                .collect();
+            let sends = stream::iter(addressed)
+                .map(|(to, frames)| async move {
+                    let mut result = Ok(());
+                    for frame in frames.iter() {
+                        result = self.sender.send(&to, frame).await;
+                        if result.is_err() {
+                            break;
                         }
-                        (to, result)
                     }
+                    (to, result)
                 })
                 .buffer_unordered(self.settings.send_concurrency.max(1))
                 .collect::<Vec<_>>()

@@ -1,7 +1,8 @@
 //! The frame subscribers get for a run of consecutive changes of one actor within a stream
 //! batch: one `delta` from the first change's `from` to the last one's `to` (the patches the
 //! writers stored, or a diff when that is smaller), a `snapshot` when the state is smaller
-//! than any patch or the history broke, or `deleted`.
+//! than any patch or the history broke, or `deleted` — and, for subscribers that filter, the
+//! operations under their paths (or a projected snapshot, or nothing).
 
 use std::borrow::Cow;
 
@@ -12,6 +13,7 @@ use crate::actor::ActorRegistry;
 use crate::changelog;
 use crate::delta::{self, serialized_len, serialized_len_exceeds};
 use crate::ids::Version;
+use crate::projection::{self, Filtered};
 use crate::protocol::ServerMessage;
 use crate::records::{ActorChange, ActorRecord};
 use crate::service::Settings;
@@ -39,21 +41,88 @@ pub(super) fn runs<S>(changes: Vec<(S, ActorChange)>) -> Vec<Vec<(S, ActorChange
     runs
 }
 
+/// The frame of one run for every subscriber: the whole one, and what each filter gets.
+pub(super) struct RunFrame<'a> {
+    pub(super) full: ServerMessage,
+    /// The run's last record (`None` for a deletion).
+    new: Option<&'a ActorRecord>,
+    /// The version the run starts from, and its patch (`None` when the history broke).
+    from: Version,
+    patch: Option<Patch>,
+}
+
+impl RunFrame<'_> {
+    /// The frame for a subscriber of `paths`: the patch operations under them (from the last
+    /// version that changed the projection), a projected snapshot, or nothing when the run
+    /// does not touch them.
+    pub(super) fn filtered(&self, paths: &[String]) -> Option<ServerMessage> {
+        let Some(new) = self.new else {
+            return Some(self.full.clone());
+        };
+        let projected = || ServerMessage::Snapshot {
+            actor: new.actor_key.address(),
+            epoch: new.epoch,
+            version: new.version,
+            state: projection::project(&new.state, paths),
+        };
+        let Some(patch) = &self.patch else {
+            return Some(projected());
+        };
+        match projection::filter(patch, paths, &new.state) {
+            Filtered::Nothing => None,
+            Filtered::Snapshot => Some(projected()),
+            Filtered::Patch(ops) => match last_change_of(paths, new, self.from) {
+                Some(from) => Some(ServerMessage::Delta {
+                    actor: new.actor_key.address(),
+                    epoch: new.epoch,
+                    from,
+                    to: new.version,
+                    patch: ops,
+                }),
+                None => Some(projected()),
+            },
+        }
+    }
+}
+
+/// The last version at or before `at` whose change touched `paths` (0: none since the
+/// actor was created), when `new`'s log still reaches back to it.
+fn last_change_of(paths: &[String], new: &ActorRecord, at: Version) -> Option<Version> {
+    let mut expected = at;
+    for entry in new.log.iter().rev().filter(|e| e.v <= at) {
+        if entry.v != expected {
+            return None;
+        }
+        let step: Patch = serde_json::from_str(&entry.p).ok()?;
+        if projection::touches(&step, paths, &new.state) {
+            return Some(entry.v);
+        }
+        expected = Version(entry.v.0 - 1);
+    }
+    (expected == Version::NONE).then_some(Version::NONE)
+}
+
 /// The one frame for a run (consecutive changes, see [`runs`]) from `first` to `last`.
-pub(super) fn frame_for_run(
+pub(super) fn frame_for_run<'a>(
     first: &ActorChange,
-    last: &ActorChange,
+    last: &'a ActorChange,
     several: bool,
     registry: &ActorRegistry,
     settings: &Settings,
-) -> ServerMessage {
+) -> RunFrame<'a> {
     let new = match last {
         ActorChange::Deleted { old } => {
-            return ServerMessage::Deleted {
+            let full = ServerMessage::Deleted {
                 actor: old.actor_key.address(),
                 epoch: old.epoch,
                 version: old.version,
-            }
+            };
+            return RunFrame {
+                full,
+                new: None,
+                from: Version::NONE,
+                patch: None,
+            };
         }
         ActorChange::Created { new } | ActorChange::Updated { new, .. } => new,
     };
@@ -67,21 +136,31 @@ pub(super) fn frame_for_run(
         ActorChange::Updated { old, .. } => (Some(Cow::Borrowed(&old.state)), old.epoch, old.version),
         ActorChange::Deleted { .. } => (None, new.epoch, Version::NONE),
     };
-    let snapshot = || snapshot_of(new);
     let Some(base) = base.filter(|_| base_epoch == new.epoch) else {
-        return snapshot();
+        return RunFrame {
+            full: snapshot_of(new),
+            new: Some(new),
+            from,
+            patch: None,
+        };
     };
     let patch = smallest_patch(&base, new, from, several, settings);
-    if serialized_len_exceeds(&new.state, serialized_len(&patch)) {
+    let full = if serialized_len_exceeds(&new.state, serialized_len(&patch)) {
         ServerMessage::Delta {
             actor: new.actor_key.address(),
             epoch: new.epoch,
             from,
             to: new.version,
-            patch,
+            patch: patch.clone(),
         }
     } else {
-        snapshot()
+        snapshot_of(new)
+    };
+    RunFrame {
+        full,
+        new: Some(new),
+        from,
+        patch: Some(patch),
     }
 }
 

@@ -108,7 +108,12 @@ impl MessageService {
         };
         match message {
             ClientMessage::Ping { id } => Ok(ServerMessage::Pong { id }),
-            ClientMessage::Subscribe { id, actor, since } => self.subscribe(&owner().await?, id, &actor, since).await,
+            ClientMessage::Subscribe {
+                id,
+                actor,
+                since,
+                paths,
+            } => self.subscribe(&owner().await?, id, &actor, since, paths).await,
             ClientMessage::Unsubscribe { id, actor } => {
                 let key = self.resolve(&owner().await?.tenant, &actor)?;
                 self.subscriptions.delete_subscription(&key, connection).await?;

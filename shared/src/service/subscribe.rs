@@ -1,6 +1,7 @@
 //! `subscribe`: store the subscription, then read the actor and answer with its state, or —
 //! when the client says which version it holds (`since`) and the actor's change log still
-//! covers every change after it — with just the patch it missed.
+//! covers every change after it — with just the patch it missed. With `paths`, the state is
+//! the projection on them and the patch only their operations.
 
 use json_patch::Patch;
 
@@ -8,6 +9,7 @@ use crate::changelog;
 use crate::delta::{serialized_len, serialized_len_exceeds};
 use crate::error::{Error, Result};
 use crate::ids::{ActorKey, Epoch, Version};
+use crate::projection::{self, Filtered};
 use crate::protocol::{ProtocolError, RequestId, ServerMessage, Since};
 use crate::records::{now_millis, ActorRecord, ConnectionRecord, SubscriptionRecord};
 use crate::service::MessageService;
@@ -21,6 +23,7 @@ impl MessageService {
         id: Option<RequestId>,
         actor: &str,
         since: Option<Since>,
+        paths: Option<Vec<String>>,
     ) -> Result<ServerMessage> {
         let key = self.resolve(&owner.tenant, actor)?;
         let subscription = SubscriptionRecord {
@@ -28,6 +31,7 @@ impl MessageService {
             connection_id: owner.connection_id.clone(),
             created_at: now_millis(),
             expires_at: owner.expires_at,
+            paths: paths.clone(),
         };
         self.subscriptions.put_subscription(&subscription).await?;
         let stored = self.actors.load(&key).await?;
@@ -58,7 +62,7 @@ impl MessageService {
             patch,
         };
         if let Some(since) = since {
-            if let Some(patch) = self.missed(stored.as_ref(), since) {
+            if let Some(patch) = self.missed(stored.as_ref(), since, paths.as_deref()) {
                 return Ok(reply(None, Some(true), Some(since.version), Some(patch)));
             }
         }
@@ -66,12 +70,17 @@ impl MessageService {
             Some(record) => record.state,
             None => self.default_state(&key)?,
         };
+        let state = match &paths {
+            Some(paths) => projection::project(&state, paths),
+            None => state,
+        };
         Ok(reply(Some(state), since.map(|_| false), None, None))
     }
 
-    /// The patch from the client's `since` to the stored version, when the same history
-    /// still holds every change in between and the patch is smaller than the state.
-    fn missed(&self, stored: Option<&ActorRecord>, since: Since) -> Option<Patch> {
+    /// The patch from the client's `since` to the stored version (its operations under
+    /// `paths`), when the same history still holds every change in between and the patch is
+    /// smaller than the (projected) state.
+    fn missed(&self, stored: Option<&ActorRecord>, since: Since, paths: Option<&[String]>) -> Option<Patch> {
         let Some(record) = stored else {
             // Not stored (yet, or any more): only "nothing happened since version 0" resumes.
             return (since
@@ -86,7 +95,16 @@ impl MessageService {
         }
         let retention = self.settings.change_log.retention;
         let patch = changelog::patch_between(&record.log, since.version, record.version, now_millis(), retention)?;
-        serialized_len_exceeds(&record.state, serialized_len(&patch)).then_some(patch)
+        let Some(paths) = paths else {
+            return serialized_len_exceeds(&record.state, serialized_len(&patch)).then_some(patch);
+        };
+        let patch = match projection::filter(&patch, paths, &record.state) {
+            Filtered::Nothing => Patch(Vec::new()),
+            Filtered::Patch(patch) => patch,
+            Filtered::Snapshot => return None,
+        };
+        let projected = projection::project(&record.state, paths);
+        (patch.0.is_empty() || serialized_len_exceeds(&projected, serialized_len(&patch))).then_some(patch)
     }
 
     fn default_state(&self, key: &ActorKey) -> Result<serde_json::Value> {
