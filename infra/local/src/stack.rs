@@ -164,7 +164,7 @@ impl LocalStack {
         ));
         let app = gateway::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Small frames must not wait for delayed ACKs (Nagle): API Gateway pushes them at once.
-        let listener = listener.tap_io(|tcp| {
+        let listener = gateway::LingeringListener::new(listener).tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
         let mut server_stop = shutdown_rx.clone();

@@ -3,6 +3,7 @@
 
 mod authorize;
 mod events;
+mod linger;
 mod management;
 mod registry;
 mod sender;
@@ -26,7 +27,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use authorize::AuthorizerFn;
-pub use registry::Registry;
+pub use linger::{Lingering, LingeringListener, LINGER};
+pub use registry::{Registry, SLOW_CONSUMER};
 pub use sender::{ConnectionsTransport, InProcessSender};
 
 /// A route's handler: an API Gateway WebSocket event in, a proxy response out.
@@ -50,13 +52,22 @@ pub struct Routes {
     pub by_action: HashMap<String, WsHandler>,
 }
 
-/// API Gateway WebSocket quotas.
+/// API Gateway WebSocket quotas, and how local mode bounds and schedules each connection.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_frame_bytes: usize,
     pub max_message_bytes: usize,
     pub idle_timeout: Duration,
     pub max_connection_duration: Duration,
+    /// Bytes of frames (route responses and `@connections` posts) that may wait for one
+    /// client's socket; one more closes it with [`SLOW_CONSUMER`] (1008) and answers 410.
+    pub max_queued_bytes: usize,
+    /// How long a closing connection may take to write its close frame before the socket is
+    /// dropped (a client that stopped reading never takes it).
+    pub close_timeout: Duration,
+    /// Route invocations one connection may have in flight: 1 handles its frames one at a
+    /// time; more lets them overlap, as API Gateway may, so replies can come in any order.
+    pub max_concurrent_frames: usize,
 }
 
 impl Default for Limits {
@@ -66,6 +77,9 @@ impl Default for Limits {
             max_message_bytes: 128 * 1024,
             idle_timeout: Duration::from_secs(10 * 60),
             max_connection_duration: Duration::from_secs(2 * 60 * 60),
+            max_queued_bytes: 1024 * 1024,
+            close_timeout: Duration::from_secs(2),
+            max_concurrent_frames: 1,
         }
     }
 }
@@ -138,7 +152,7 @@ async fn upgrade(
     let Ok(ws) = ws else {
         return (StatusCode::UPGRADE_REQUIRED, "this is a WebSocket endpoint").into_response();
     };
-    let connection = gateway.registry.open(peer, &headers);
+    let connection = gateway.registry.open(peer, &headers, gateway.limits.max_queued_bytes);
     if let Err(status) = authorize::authorize(&gateway, &connection, &headers, query.as_deref()).await {
         gateway.registry.remove(&connection.id);
         return (status, status.canonical_reason().unwrap_or("Forbidden")).into_response();
@@ -161,13 +175,16 @@ async fn upgrade(
     let mut ws = ws
         .max_frame_size(gateway.limits.max_frame_bytes)
         .max_message_size(gateway.limits.max_message_bytes);
-    if let Some(protocol) = response
+    let selected = response
         .ok()
-        .and_then(|r| r.headers.get("sec-websocket-protocol").cloned())
-    {
-        if let Ok(protocol) = protocol.to_str() {
-            ws = ws.protocols([protocol.to_owned()]);
+        .and_then(|r| r.headers.get("sec-websocket-protocol").cloned());
+    match selected.as_ref().map(|p| p.to_str()) {
+        Some(Ok(protocol)) => ws = ws.protocols([protocol.to_owned()]),
+        _ if headers.contains_key("sec-websocket-protocol") => {
+            // API Gateway completes such a handshake too, and browsers then abort it.
+            warn!(connection = %connection.id, "the client offered subprotocols and $connect selected none");
         }
+        _ => {}
     }
     let failed = (gateway.clone(), connection.clone());
     ws.on_failed_upgrade(move |error| {

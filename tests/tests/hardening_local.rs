@@ -1,0 +1,160 @@
+//! Local mode against hostile and unlucky clients (issue 11): frames that break the protocol,
+//! oversized fragmented messages, clients that stop reading, frames handled concurrently,
+//! restarts with `--data` and a stream that must not grow for ever.
+
+mod hostile;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use statecast::ports::ConnectionStore;
+use statecast_local::gateway::Limits;
+use statecast_local::LocalOptions;
+use statecast_tests::ws_client::{Received, WsClient, FRAME_TIMEOUT};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+
+use hostile::*;
+
+/// A text frame whose payload is not UTF-8 is closed with 1007 (RFC 6455 §8.1), not with an
+/// empty close frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_in_a_text_frame_closes_with_1007() {
+    let stack = start(LocalOptions::default()).await;
+    let mut client = WsClient::connect(&stack.ws_url).await;
+    let payload = b"{\"action\":\"ping\",\"id\":\"\xff\xfe\"}".to_vec();
+    let frame = Frame::message(payload, OpCode::Data(OpData::Text), true);
+    send_raw(&mut client.socket, vec![frame]).await;
+    assert_eq!(client.next().await, Received::Closed(Some(1007)));
+    stack.shutdown().await;
+}
+
+/// Frames that break the framing rules (here: a reserved data opcode) close with 1002.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reserved_opcode_closes_with_1002() {
+    let stack = start(LocalOptions::default()).await;
+    let mut client = WsClient::connect(&stack.ws_url).await;
+    let frame = Frame::message(b"{}".to_vec(), OpCode::Data(OpData::Reserved(3)), true);
+    send_raw(&mut client.socket, vec![frame]).await;
+    assert_eq!(client.next().await, Received::Closed(Some(1002)));
+    stack.shutdown().await;
+}
+
+/// A 150 KB message in 16 KB continuation frames is over the 128 KB limit: the client reads a
+/// 1009 close every time, although it was still sending when the server gave up reading, and
+/// the server then closes TCP in order (FIN), never with a reset that would make a client
+/// drop the close frame it has not read yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragmented_oversized_message_gets_1009_every_time() {
+    let stack = start(LocalOptions::default()).await;
+    for attempt in 0..50 {
+        let mut client = WsClient::connect(&stack.ws_url).await;
+        let mut frames = fragmented_text(150 * 1024, 16 * 1024);
+        // A client does not stop sending the moment the server stops reading.
+        frames.extend(fragmented_text(100 * 1024, 16 * 1024));
+        send_raw(&mut client.socket, frames).await;
+        assert_eq!(client.next().await, Received::Closed(Some(1009)), "attempt {attempt}");
+        assert_eq!(ending(&mut client).await, Ok(()), "attempt {attempt}");
+    }
+    stack.shutdown().await;
+}
+
+/// Reads what follows a close frame: `Ok` when the connection then ends in order (EOF),
+/// `Err` with the error when it is reset.
+async fn ending(client: &mut WsClient) -> Result<(), String> {
+    loop {
+        let next = tokio::time::timeout(FRAME_TIMEOUT, client.socket.next())
+            .await
+            .expect("the connection ends in time");
+        match next {
+            None | Some(Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed)) => return Ok(()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// A client that sends 1,000 `subscribe`s for a ~100 KB actor and reads nothing is closed
+/// once 1 MiB of replies waits for it: its `$disconnect` runs, posts to it answer 410, another
+/// subscriber keeps receiving, and when it reads again it finds a 1008 close after the
+/// replies that were already on their way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_and_posts_to_it_answer_410() {
+    let limits = Limits {
+        // Long enough for the test to start reading before the server drops the socket.
+        close_timeout: Duration::from_secs(120),
+        ..Limits::default()
+    };
+    let stack = start(LocalOptions {
+        limits,
+        ..LocalOptions::default()
+    })
+    .await;
+    build_big_todo(&stack).await;
+    let mut reader = WsClient::connect(&stack.ws_url).await;
+    let subscribed = reader
+        .request(
+            json!({"action":"subscribe","id":"r","actor":"todo/big"}),
+            &mut Vec::new(),
+        )
+        .await;
+    assert_eq!(subscribed["version"], json!(200), "{}", subscribed["type"]);
+    let reader_id = subscribers(&stack, "dev/todo/big").await;
+    assert_eq!(reader_id.len(), 1);
+
+    let mut stuck = WsClient::connect(&stack.ws_url).await.socket;
+    let first = json!({"action":"subscribe","id":"first","actor":"todo/big"});
+    send_raw(&mut stuck, text_frames([first])).await;
+    wait_until("the stuck client is subscribed", || async {
+        subscribers(&stack, "dev/todo/big").await.len() == 2
+    })
+    .await;
+    let stuck_id = subscribers(&stack, "dev/todo/big")
+        .await
+        .into_iter()
+        .find(|id| !reader_id.contains(id))
+        .expect("the stuck client's connection id");
+    let more = (0..1000).map(|i| json!({"action":"subscribe","id":i,"actor":"todo/big"}));
+    let sending = send_without_reading(stuck, text_frames(more));
+
+    wait_until("the stuck client's $disconnect removed its subscription", || async {
+        subscribers(&stack, "dev/todo/big").await == reader_id
+    })
+    .await;
+    assert!(post_is_gone(&connections_client(&stack), &stuck_id).await);
+    let record = store(&stack).get_connection(&stuck_id).await.expect("get connection");
+    assert!(
+        record.is_none(),
+        "$disconnect deleted the connection record: {record:?}"
+    );
+
+    let mut writer = WsClient::connect(&stack.ws_url).await;
+    let toggle = json!({"action":"call","id":"t","actor":"todo/big","method":"toggle","args":{"id":"1"}});
+    assert_eq!(writer.request(toggle, &mut Vec::new()).await["version"], json!(201));
+    let change = reader.frame().await;
+    assert_eq!(
+        change["to"].as_u64().or(change["version"].as_u64()),
+        Some(201),
+        "{change}"
+    );
+
+    let mut stuck = WsClient {
+        socket: sending.await.expect("sender task"),
+    };
+    let mut replies = 0;
+    loop {
+        match stuck.next().await {
+            Received::Frame(frame) => {
+                assert_eq!(frame["type"], "subscribed", "{}", frame["type"]);
+                replies += 1;
+            }
+            Received::Closed(code) => {
+                assert_eq!(code, Some(1008), "after {replies} replies");
+                break;
+            }
+        }
+    }
+    assert!(replies < 1000, "the server stopped producing replies: {replies}");
+    stack.shutdown().await;
+}
