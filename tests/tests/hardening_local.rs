@@ -158,3 +158,56 @@ async fn a_client_that_stops_reading_is_closed_and_posts_to_it_answer_410() {
     assert!(replies < 1000, "the server stopped producing replies: {replies}");
     stack.shutdown().await;
 }
+
+/// With `max_concurrent_frames` on, the real `$default` handler gets the frames of one
+/// connection concurrently (as API Gateway may invoke it): 90 pings, calls and subscribes
+/// sent at once each get exactly one reply, whatever the order, and the calls all took effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_frames_of_one_connection_each_get_one_reply() {
+    let limits = Limits {
+        max_concurrent_frames: 8,
+        ..Limits::default()
+    };
+    let stack = start(LocalOptions {
+        limits,
+        ..LocalOptions::default()
+    })
+    .await;
+    let mut client = WsClient::connect(&stack.ws_url).await;
+    let frames: Vec<_> = (0..30)
+        .flat_map(|i| {
+            [
+                json!({"action":"ping","id":format!("p{i}")}),
+                json!({"action":"call","id":format!("c{i}"),"actor":format!("counter/k{i}"),"method":"increment"}),
+                json!({"action":"subscribe","id":format!("s{i}"),"actor":format!("counter/s{i}")}),
+            ]
+        })
+        .collect();
+    let sent = frames.len();
+    send_raw(&mut client.socket, text_frames(frames)).await;
+    let mut replies = std::collections::BTreeMap::new();
+    while replies.len() < sent {
+        let reply = client.frame().await;
+        let id = reply["id"].as_str().expect("a reply to a request").to_owned();
+        let expected = match &id[..1] {
+            "p" => "pong",
+            "c" => "result",
+            _ => "subscribed",
+        };
+        assert_eq!(reply["type"], expected, "{reply}");
+        *replies.entry(id).or_insert(0) += 1;
+    }
+    let mut stray = Vec::new();
+    let last = client.request(json!({"action":"ping","id":"last"}), &mut stray).await;
+    assert_eq!(last["type"], "pong");
+    assert!(stray.is_empty(), "extra replies: {stray:?}");
+    assert!(replies.values().all(|n| *n == 1), "{replies:?}");
+    for i in 0..30 {
+        let key = statecast::ids::ActorKey::parse(&format!("dev/counter/k{i}")).expect("key");
+        let stored = statecast::ports::ActorStore::load(&store(&stack), &key)
+            .await
+            .expect("load");
+        assert_eq!(stored.map(|a| a.version.0), Some(1), "counter/k{i}");
+    }
+    stack.shutdown().await;
+}
