@@ -211,3 +211,36 @@ async fn concurrent_frames_of_one_connection_each_get_one_reply() {
     }
     stack.shutdown().await;
 }
+
+/// Local mode with `--auth jwt` and a browser-style handshake offering the token alone as the
+/// subprotocol (`Sec-WebSocket-Protocol: <jwt>`, no `bearer`): refused with 401 by the
+/// authorizer, as on AWS, before any connection is stored — `$connect` could not select that
+/// protocol and a browser would abort the handshake after the connection was registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_offered_as_a_bare_subprotocol_is_refused_with_401() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    const SECRET: &str = "local-test-secret-of-at-least-32-bytes!";
+    let auth = statecast_authorizer::AuthConfig::from_lookup(|name| (name == "JWT_SECRET").then(|| SECRET.to_owned()))
+        .expect("auth config");
+    let stack = start(LocalOptions {
+        auth: Some(auth),
+        ..LocalOptions::default()
+    })
+    .await;
+    let token =
+        statecast_authorizer::mint_hs256(SECRET, "acme", "alice", Duration::from_secs(600), None, None).expect("token");
+    let mut request = stack.ws_url.as_str().into_client_request().expect("request");
+    let header = HeaderValue::from_str(&token).expect("header");
+    request.headers_mut().insert("sec-websocket-protocol", header);
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 401),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok((_, response)) => panic!(
+            "the upgrade was accepted, selecting {:?}",
+            response.headers().get("sec-websocket-protocol")
+        ),
+    }
+    assert_eq!(stack.connection_count(), 0);
+    stack.shutdown().await;
+}
