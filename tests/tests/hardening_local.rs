@@ -9,8 +9,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::json;
 use statecast::ports::ConnectionStore;
+use statecast_local::engine::StreamRetention;
 use statecast_local::gateway::Limits;
-use statecast_local::LocalOptions;
+use statecast_local::{LocalOptions, LocalStack};
 use statecast_tests::ws_client::{Received, WsClient, FRAME_TIMEOUT};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
@@ -242,5 +243,131 @@ async fn a_token_offered_as_a_bare_subprotocol_is_refused_with_401() {
         ),
     }
     assert_eq!(stack.connection_count(), 0);
+    stack.shutdown().await;
+}
+
+/// A stack restarted on the same `--data` file resumes each event source mapping after the
+/// last record it processed (as AWS keeps a mapping's position across deployments): after 100
+/// delivered increments and a clean shutdown, a new subscriber's first change frame is the
+/// next write's, not one of the 100 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_on_the_same_data_file_sends_no_stale_changes() {
+    let data = std::env::temp_dir().join(format!("{}restart.db", statecast_tests::unique_prefix()));
+    let options = LocalOptions {
+        port: 0,
+        data: Some(data.clone()),
+        table_prefix: statecast_tests::unique_prefix(),
+        // Records stay in the stream: only the saved position keeps them from being re-sent.
+        stream_retention: StreamRetention {
+            trim_processed: false,
+            ..StreamRetention::default()
+        },
+        ..LocalOptions::default()
+    };
+    let stack = LocalStack::start(options.clone()).await.expect("first start");
+    let mut client = WsClient::connect(&stack.ws_url).await;
+    client
+        .request(
+            json!({"action":"subscribe","id":"s","actor":"counter/restart"}),
+            &mut Vec::new(),
+        )
+        .await;
+    for i in 0..100 {
+        let call = json!({"action":"call","id":i,"actor":"counter/restart","method":"increment"});
+        client.send(call).await;
+    }
+    let mut seen = 0;
+    while seen < 100 {
+        seen = seen.max(version_of(&next_change(&mut client).await));
+    }
+    drop(client);
+    stack.shutdown().await;
+
+    let stack = LocalStack::start(options).await.expect("restart on the same file");
+    let mut client = WsClient::connect(&stack.ws_url).await;
+    let subscribed = client
+        .request(
+            json!({"action":"subscribe","id":"s","actor":"counter/restart"}),
+            &mut Vec::new(),
+        )
+        .await;
+    assert_eq!(subscribed["version"], json!(100), "{subscribed}");
+    let fresh = client
+        .request(
+            json!({"action":"call","id":"fresh","actor":"counter/restart","method":"increment"}),
+            &mut Vec::new(),
+        )
+        .await;
+    assert_eq!(fresh["version"], json!(101), "{fresh}");
+    let first = next_change(&mut client).await;
+    assert_eq!(version_of(&first), 101, "a stale change arrived first: {first}");
+    stack.shutdown().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", data.display()));
+    }
+}
+
+/// The embedded engine's stream does not keep every image for ever: once the fan-out has
+/// processed them, the records of 100 renames of a ~26 KB todo list are trimmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processed_stream_records_are_trimmed() {
+    let stack = start(LocalOptions {
+        stream_retention: StreamRetention {
+            interval: Duration::from_millis(50),
+            ..StreamRetention::default()
+        },
+        ..LocalOptions::default()
+    })
+    .await;
+    let mut client = WsClient::connect(&stack.ws_url).await;
+    for n in 0..50 {
+        let title = format!("{n:03}{}", "t".repeat(497));
+        let add = json!({"action":"call","id":n,"actor":"todo/fat","method":"add","args":{"title":title}});
+        assert_eq!(client.request(add, &mut Vec::new()).await["type"], "result");
+    }
+    for n in 0..100 {
+        let title = format!("{n:03}{}", "r".repeat(497));
+        let id = (n % 50 + 1).to_string();
+        let rename =
+            json!({"action":"call","id":n,"actor":"todo/fat","method":"rename","args":{"id":id,"title":title}});
+        assert_eq!(client.request(rename, &mut Vec::new()).await["type"], "result");
+    }
+    assert!(
+        stack.esm.wait_idle(DEADLINE).await,
+        "the fan-out processed every record"
+    );
+    wait_until("the processed records are trimmed", || async {
+        stream_record_count(&stack, &stack.tables.actors).await <= 1
+    })
+    .await;
+    stack.shutdown().await;
+}
+
+/// Records older than the retention are trimmed even when no mapping reads them (DynamoDB
+/// Streams keeps records 24 hours; here the test shortens it to one second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_records_older_than_the_retention_are_trimmed() {
+    let stack = start(LocalOptions {
+        stream_retention: StreamRetention {
+            max_age: Duration::from_secs(1),
+            trim_processed: false,
+            interval: Duration::from_millis(50),
+        },
+        ..LocalOptions::default()
+    })
+    .await;
+    let mut client = WsClient::connect(&stack.ws_url).await;
+    for n in 0..20 {
+        let call = json!({"action":"call","id":n,"actor":"counter/aging","method":"increment"});
+        assert_eq!(client.request(call, &mut Vec::new()).await["type"], "result");
+    }
+    assert!(
+        stream_record_count(&stack, &stack.tables.actors).await >= 2,
+        "records are kept at first"
+    );
+    wait_until("records older than the retention are trimmed", || async {
+        stream_record_count(&stack, &stack.tables.actors).await <= 1
+    })
+    .await;
     stack.shutdown().await;
 }

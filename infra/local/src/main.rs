@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use statecast_authorizer::AuthConfig;
+use statecast_local::engine::StreamRetention;
 use statecast_local::gateway::{ConnectionsTransport, Limits};
 use statecast_local::{LocalOptions, LocalStack};
 
@@ -64,6 +65,13 @@ struct RunArgs {
     /// `$default` concurrently for one connection; more than 1 does too, replies in any order.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     concurrent_frames: u16,
+    /// Seconds the embedded engine keeps stream records (DynamoDB Streams: 24 hours).
+    #[arg(long, default_value_t = 24 * 60 * 60)]
+    stream_retention_secs: u64,
+    /// Keep stream records the event source mappings have processed until they expire (by
+    /// default they are deleted once processed, so a long session stays small).
+    #[arg(long)]
+    keep_processed_stream_records: bool,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -181,6 +189,11 @@ fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::
             max_queued_bytes: args.max_queued_bytes,
             max_concurrent_frames: usize::from(args.concurrent_frames),
             ..Limits::default()
+        },
+        stream_retention: StreamRetention {
+            max_age: Duration::from_secs(args.stream_retention_secs),
+            trim_processed: !args.keep_processed_stream_records,
+            ..StreamRetention::default()
         },
         auth,
         ..LocalOptions::default()

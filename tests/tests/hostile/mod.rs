@@ -154,3 +154,67 @@ pub fn rss_bytes() -> u64 {
         .expect("a VmRSS line in kB");
     kib * 1024
 }
+
+/// How many records the stream of `table` holds, read through the Streams API from the trim
+/// horizon of every shard.
+pub async fn stream_record_count(stack: &LocalStack, table: &str) -> usize {
+    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let streams = aws_sdk_dynamodbstreams::Client::new(&stack.sdk);
+    let arn = statecast_local::esm::stream_arn(&dynamo, table)
+        .await
+        .expect("stream arn");
+    let described = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("describe");
+    let shards = described.stream_description.and_then(|d| d.shards).unwrap_or_default();
+    let mut count = 0;
+    for shard in shards {
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id.unwrap_or_default())
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("iterator");
+        let mut next = iterator.shard_iterator;
+        while let Some(iterator) = next {
+            let page = streams
+                .get_records()
+                .shard_iterator(iterator)
+                .limit(1000)
+                .send()
+                .await
+                .expect("records");
+            let records = page.records.unwrap_or_default().len();
+            if records == 0 {
+                break;
+            }
+            count += records;
+            next = page.next_shard_iterator;
+        }
+    }
+    count
+}
+
+/// The version a change frame (`delta` or `snapshot`) brings its subscriber to.
+pub fn version_of(frame: &Value) -> u64 {
+    frame
+        .get("to")
+        .or_else(|| frame.get("version"))
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("not a change frame: {frame}"))
+}
+
+/// The next change frame, skipping replies to requests.
+pub async fn next_change(client: &mut WsClient) -> Value {
+    loop {
+        let frame = client.frame().await;
+        if frame["type"] != "result" {
+            return frame;
+        }
+    }
+}
