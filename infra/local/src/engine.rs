@@ -2,11 +2,10 @@
 //! file) served on a loopback port, or an external DynamoDB-compatible endpoint; SDK
 //! configuration for loopback; and the TTL sweeper and stream trimmer the embedded engine needs.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -14,43 +13,11 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::esm::ShardPositions;
 use crate::tick::spawn_every;
 
-/// How long the embedded engine keeps stream records. dynoxide keeps every record for ever
-/// (one permanent shard, never trimmed), so a long session would grow without bound.
-#[derive(Debug, Clone)]
-pub struct StreamRetention {
-    /// Records older than this are deleted: DynamoDB Streams keeps them 24 hours.
-    pub max_age: Duration,
-    /// Also delete the records every event source mapping of their table has processed
-    /// (a reader of the stream other than the mappings would then miss them).
-    pub trim_processed: bool,
-    /// How often to trim.
-    pub interval: Duration,
-}
+mod trim;
 
-impl Default for StreamRetention {
-    fn default() -> Self {
-        Self {
-            max_age: Duration::from_secs(24 * 60 * 60),
-            trim_processed: true,
-            interval: Duration::from_secs(1),
-        }
-    }
-}
-
-/// A table's stream and how far a reader of it has got.
-#[derive(Debug, Clone)]
-pub struct StreamReader {
-    pub table: String,
-    pub positions: watch::Receiver<ShardPositions>,
-}
-
-/// Why a trim failed (it is retried at the next tick).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot trim the stream records: {0}")]
-pub struct TrimError(#[source] Box<dyn std::error::Error + Send + Sync>);
+pub use trim::{StreamReader, StreamRetention, TrimError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -169,14 +136,14 @@ impl Engine {
         Some(spawn_every(retention.interval, shutdown, move || {
             let (location, connection, retention) = (location.clone(), connection.clone(), retention.clone());
             let processed = if retention.trim_processed {
-                processed_up_to(&readers)
+                trim::processed_up_to(&readers)
             } else {
                 Vec::new()
             };
             async move {
                 let trim = move || {
                     let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
-                    trim_stream(&mut connection, &location, retention.max_age, &processed)
+                    trim::trim_stream(&mut connection, &location, retention.max_age, &processed)
                 };
                 match tokio::task::spawn_blocking(trim).await {
                     Ok(Ok(0)) => {}
@@ -196,76 +163,4 @@ impl Engine {
             drop(db);
         }
     }
-}
-
-/// (table, shard, stored sequence number) up to which every reader of the table has processed
-/// the shard; a shard some reader has not started is left alone.
-fn processed_up_to(readers: &[StreamReader]) -> Vec<(String, String, i64)> {
-    let mut by_table: BTreeMap<&str, Vec<ShardPositions>> = BTreeMap::new();
-    for reader in readers {
-        by_table
-            .entry(reader.table.as_str())
-            .or_default()
-            .push(reader.positions.borrow().clone());
-    }
-    let mut processed = Vec::new();
-    for (table, positions) in by_table {
-        let Some((first, others)) = positions.split_first() else {
-            continue;
-        };
-        for (shard, sequence) in first {
-            let everyone = std::iter::once(Some(sequence))
-                .chain(others.iter().map(|p| p.get(shard)))
-                .map(|s| s.and_then(|s| stored_sequence_number(s)))
-                .collect::<Option<Vec<i64>>>();
-            if let Some(up_to) = everyone.and_then(|all| all.into_iter().min()) {
-                processed.push((table.to_owned(), shard.clone(), up_to));
-            }
-        }
-    }
-    processed
-}
-
-/// dynoxide's stored form of a public sequence number (21 digits: 10^20 + stored).
-fn stored_sequence_number(public: &str) -> Option<i64> {
-    let value: u128 = public.parse().ok()?;
-    i64::try_from(value.checked_sub(100_000_000_000_000_000_000)?).ok()
-}
-
-/// Deletes the records older than `max_age` and those in `processed`, never the newest of a
-/// table (dynoxide numbers the next record after it). Opens the connection on first use.
-fn trim_stream(
-    connection: &mut Option<dynoxide::storage::Storage>,
-    location: &str,
-    max_age: Duration,
-    processed: &[(String, String, i64)],
-) -> Result<usize, TrimError> {
-    let boxed = |e: dynoxide::DynoxideError| TrimError(Box::new(e));
-    let storage = match connection {
-        Some(storage) => storage,
-        None => connection.insert(dynoxide::storage::Storage::new(location).map_err(boxed)?),
-    };
-    let sql = |e: Box<dyn std::error::Error + Send + Sync>| TrimError(e);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let cutoff = i64::try_from(now.saturating_sub(max_age).as_secs()).unwrap_or(i64::MAX);
-    let conn = storage.conn();
-    let mut deleted = conn
-        .execute(
-            "DELETE FROM _stream_records WHERE created_at < ?1 AND CAST(sequence_number AS INTEGER) < \
-             (SELECT MAX(CAST(newest.sequence_number AS INTEGER)) FROM _stream_records AS newest \
-              WHERE newest.table_name = _stream_records.table_name)",
-            (cutoff,),
-        )
-        .map_err(|e| sql(Box::new(e)))?;
-    for (table, shard, up_to) in processed {
-        deleted += conn
-            .execute(
-                "DELETE FROM _stream_records WHERE table_name = ?1 AND shard_id = ?2 \
-                 AND CAST(sequence_number AS INTEGER) <= ?3 AND CAST(sequence_number AS INTEGER) < \
-                 (SELECT MAX(CAST(sequence_number AS INTEGER)) FROM _stream_records WHERE table_name = ?1)",
-                (table.as_str(), shard.as_str(), *up_to),
-            )
-            .map_err(|e| sql(Box::new(e)))?;
-    }
-    Ok(deleted)
 }
