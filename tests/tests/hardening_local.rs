@@ -371,3 +371,58 @@ async fn stream_records_older_than_the_retention_are_trimmed() {
     .await;
     stack.shutdown().await;
 }
+
+/// Without auth, a client offering only subprotocols `$connect` cannot select (here `chat.v2`)
+/// is refused with 400 before any connection is stored, instead of being registered and then
+/// dropped by a client that aborts a handshake selecting none of its protocols.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_of_subprotocols_none_of_which_can_be_selected_is_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let stack = start(LocalOptions::default()).await;
+    let mut request = stack.ws_url.as_str().into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static("chat.v2"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 400),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("the upgrade was accepted"),
+    }
+    assert_eq!(stack.connection_count(), 0);
+    stack.shutdown().await;
+}
+
+/// `DELETE @connections/{id}` ends the connection at once: a post right after it answers 410
+/// even before the client has answered the close, its `$disconnect` runs, and the client
+/// still gets what was posted before the delete, then a 1000 close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_connection_ends_it_at_once_after_what_was_posted() {
+    let stack = start(LocalOptions::default()).await;
+    let mut client = WsClient::connect(&stack.ws_url).await;
+    client
+        .request(
+            json!({"action":"subscribe","id":"s","actor":"counter/deleted"}),
+            &mut Vec::new(),
+        )
+        .await;
+    let ids = subscribers(&stack, "dev/counter/deleted").await;
+    let id = ids.first().expect("the client's connection id").as_str();
+    let api = connections_client(&stack);
+    let data = aws_sdk_apigatewaymanagement::primitives::Blob::new(br#"{"type":"farewell"}"#.to_vec());
+    api.post_to_connection()
+        .connection_id(id)
+        .data(data)
+        .send()
+        .await
+        .expect("posted");
+    api.delete_connection().connection_id(id).send().await.expect("deleted");
+    assert!(post_is_gone(&api, &ids[0]).await, "posts after DELETE answer 410");
+    wait_until("$disconnect removed the subscription", || async {
+        subscribers(&stack, "dev/counter/deleted").await.is_empty()
+    })
+    .await;
+    assert_eq!(client.frame().await, json!({"type":"farewell"}));
+    assert_eq!(client.next().await, Received::Closed(Some(1000)));
+    stack.shutdown().await;
+}

@@ -62,7 +62,8 @@ fn manage(gateway: &Gateway, id: &str, method: Method, body: Bytes) -> Response 
                 }))
                 .into_response();
             }
-            connection.close(1000, String::new());
+            // Queued frames are written first, then the close frame; posts answer 410 at once.
+            connection.end(1000, String::new(), false);
             StatusCode::NO_CONTENT.into_response()
         }
         _ => error(

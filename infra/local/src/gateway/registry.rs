@@ -41,6 +41,16 @@ pub const SLOW_CONSUMER: u16 = 1008;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gone;
 
+/// A close the server decided on: the socket's reader stops, `$disconnect` runs and the
+/// writer sends this close frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closing {
+    pub code: u16,
+    pub reason: String,
+    /// Drop the frames still queued instead of writing them first.
+    pub drop_queued: bool,
+}
+
 pub struct Connection {
     pub id: String,
     pub connected_at: i64,
@@ -53,9 +63,8 @@ pub struct Connection {
     /// Payload bytes queued and not yet written to the socket.
     queued: AtomicUsize,
     max_queued_bytes: usize,
-    /// Set when the server ends the connection on its own (queue overflow): the reader stops,
-    /// the writer drops what is still queued and sends this close frame.
-    closing: watch::Sender<Option<(u16, String)>>,
+    /// Set when the server ends the connection on its own (queue overflow, `DELETE`).
+    closing: watch::Sender<Option<Closing>>,
     /// The authorizer's context (plus `principalId`), passed with every event of this connection.
     pub authorizer: OnceLock<serde_json::Map<String, serde_json::Value>>,
     pub(crate) rx: Mutex<Option<mpsc::UnboundedReceiver<Outbound>>>,
@@ -78,13 +87,7 @@ impl Connection {
         if before + len > self.max_queued_bytes {
             self.queued.fetch_sub(len, Ordering::AcqRel);
             let reason = format!("Client too slow: over {} bytes waiting", self.max_queued_bytes);
-            self.closing.send_if_modified(|closing| {
-                let first = closing.is_none();
-                if first {
-                    *closing = Some((SLOW_CONSUMER, reason));
-                }
-                first
-            });
+            self.end(SLOW_CONSUMER, reason, true);
             return Err(Gone);
         }
         self.tx.send(frame).map_err(|_| {
@@ -98,18 +101,34 @@ impl Connection {
         let _ = self.tx.send(Outbound::Close(code, reason));
     }
 
+    /// Ends the connection from the server's side (the first call decides how): posts answer
+    /// 410 from now on, the socket's reader stops and `$disconnect` runs.
+    pub fn end(&self, code: u16, reason: String, drop_queued: bool) {
+        self.closing.send_if_modified(|closing| {
+            let first = closing.is_none();
+            if first {
+                *closing = Some(Closing {
+                    code,
+                    reason,
+                    drop_queued,
+                });
+            }
+            first
+        });
+    }
+
     /// The writer has written (or dropped) `frame`.
     pub(crate) fn dequeued(&self, frame: &Outbound) {
         self.queued.fetch_sub(frame.len(), Ordering::AcqRel);
     }
 
-    /// The close the server decided on, if any (see [`Connection::enqueue`]).
-    pub(crate) fn closing(&self) -> Option<(u16, String)> {
-        self.closing.borrow().clone()
+    /// Whether the server ended the connection and dropped the frames still queued.
+    pub(crate) fn drops_queued(&self) -> bool {
+        self.closing.borrow().as_ref().is_some_and(|c| c.drop_queued)
     }
 
-    /// Waits until the server decides to close the connection.
-    pub(crate) async fn closed_by_server(&self) -> (u16, String) {
+    /// Waits until the server ends the connection ([`Connection::end`]).
+    pub(crate) async fn closed_by_server(&self) -> Closing {
         let mut closing = self.closing.subscribe();
         let close = match closing.wait_for(Option::is_some).await {
             Ok(close) => close.clone(),

@@ -68,7 +68,7 @@ async fn write_frames(
                 code,
                 reason: reason.into(),
             })),
-            _ if connection.closing().is_some() => continue,
+            _ if connection.drops_queued() => continue,
             Outbound::Text(text) => Message::Text(text.into()),
             Outbound::Binary(bytes) => Message::Binary(bytes.into()),
         };
@@ -118,7 +118,7 @@ async fn read_frames(
                     None => return (ABNORMAL, String::new()),
                 }
             }
-            close = &mut closed_by_server => return close,
+            close = &mut closed_by_server => return (close.code, close.reason),
             _ = &mut idle => return (GOING_AWAY, "Idle timeout".to_owned()),
             _ = &mut lifetime => return (GOING_AWAY, "Maximum connection duration reached".to_owned()),
             _ = &mut stopping => return (GOING_AWAY, "Going away".to_owned()),
