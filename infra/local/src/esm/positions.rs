@@ -33,10 +33,16 @@ pub enum PositionError {
 }
 
 /// Positions as items `{streamArn, shardId, sequenceNumber}` of one table (no stream).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DynamoPositions {
     client: aws_sdk_dynamodb::Client,
     table: String,
+}
+
+impl fmt::Debug for DynamoPositions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamoPositions").field("table", &self.table).finish()
+    }
 }
 
 impl DynamoPositions {

@@ -1,4 +1,5 @@
-//! Live connections by id: what `@connections` posts to and what shutdown closes.
+//! Live connections by id, each with its outgoing queue (bounded in bytes): what `@connections`
+//! posts to and what shutdown closes.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -139,11 +140,6 @@ impl Connection {
             // The sender lives as long as `self`, so the wait cannot fail while it is borrowed.
             None => std::future::pending().await,
         }
-    }
-
-    /// Bytes queued for the writer.
-    pub fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
     }
 }
 

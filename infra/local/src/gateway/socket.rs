@@ -54,8 +54,8 @@ pub async fn disconnect(gateway: &Gateway, connection: &Connection, code: u16, r
     gateway.registry.remove(&connection.id);
 }
 
-/// Writes queued frames in order until a close frame. Once the server has decided to close
-/// the connection (its queue overflowed), frames still queued are dropped unsent.
+/// Writes queued frames in order until a close frame. Once the server has ended the connection
+/// because its queue overflowed, frames still queued are dropped unsent.
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
