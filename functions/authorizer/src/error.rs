@@ -4,11 +4,17 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::Algorithm;
 use statecast::ids::IdError;
 
-/// A token was refused (every variant answers a Deny policy).
+/// A token was refused (every variant answers a Deny policy, except [`AuthError::BareSubprotocol`]:
+/// the handler fails with [`Unauthorized`](crate::Unauthorized), 401).
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("no token in the `token` query parameter or the Sec-WebSocket-Protocol header")]
     Missing,
+    #[error(
+        "a token offered alone in Sec-WebSocket-Protocol is refused: offer `bearer, <token>` \
+         (the $connect answer can only select `bearer`, and browsers abort a handshake that selects none)"
+    )]
+    BareSubprotocol,
     #[error("token is malformed: {0}")]
     Malformed(&'static str),
     #[error("token has expired")]

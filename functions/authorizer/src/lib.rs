@@ -34,7 +34,15 @@ pub use policy::DENIED_PRINCIPAL;
 pub use source::{token_from_request, TokenSource};
 pub use verify::Authorizer;
 
+/// The authorizer's failure that API Gateway answers with 401 Unauthorized: a Lambda
+/// authorizer error whose message is exactly `Unauthorized` (a Deny policy answers 403).
+#[derive(Debug, thiserror::Error)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
+
 /// Answers Allow for a valid token and Deny for anything else; never fails on a bad token.
+/// A token offered alone as a subprotocol fails with [`Unauthorized`] (401) before it is
+/// verified: a browser would abort that handshake only after `$connect` stored the connection.
 pub async fn handler(
     auth: &Authorizer,
     event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>,
@@ -42,6 +50,10 @@ pub async fn handler(
     let request = &event.payload;
     let source = token_from_request(&request.query_string_parameters, &request.headers);
     let verified = match &source {
+        Some(TokenSource::BareSubprotocol(_)) => {
+            info!(reason = %AuthError::BareSubprotocol, "unauthorized (401)");
+            return Err(Unauthorized.into());
+        }
         Some(source) => auth.verify(source.token()).await,
         None => Err(AuthError::Missing),
     };

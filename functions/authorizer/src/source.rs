@@ -3,6 +3,8 @@
 //! Browsers cannot set `Authorization` on a WebSocket, so they offer the token as a subprotocol:
 //! `Sec-WebSocket-Protocol: bearer, <jwt>`. The `$connect` response must then select (echo) one of
 //! the offered protocols or the browser drops the connection; [`TokenSource::subprotocol`] says which.
+//! A token offered alone (`Sec-WebSocket-Protocol: <jwt>`) is found but refused by the handler
+//! (401): `$connect` can only select `bearer`, and echoing a credential back is no better.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -26,24 +28,23 @@ pub enum TokenSource {
     Query(String),
     /// `Sec-WebSocket-Protocol: bearer, <jwt>`.
     BearerSubprotocol(String),
-    /// A JWT-shaped entry of `Sec-WebSocket-Protocol` without a `bearer` marker.
-    Subprotocol(String),
+    /// A JWT-shaped entry of `Sec-WebSocket-Protocol` without a `bearer` marker: refused.
+    BareSubprotocol(String),
 }
 
 impl TokenSource {
     pub fn token(&self) -> &str {
         match self {
-            TokenSource::Query(t) | TokenSource::BearerSubprotocol(t) | TokenSource::Subprotocol(t) => t,
+            TokenSource::Query(t) | TokenSource::BearerSubprotocol(t) | TokenSource::BareSubprotocol(t) => t,
         }
     }
 
-    /// The subprotocol the `$connect` response must select: `bearer`, or the token entry itself
-    /// when it was offered alone; `None` for a query-string token.
+    /// The subprotocol the `$connect` response must select: `bearer`; `None` for a query-string
+    /// token and for a bare one (which is refused, so nothing is selected).
     pub fn subprotocol(&self) -> Option<&str> {
         match self {
-            TokenSource::Query(_) => None,
+            TokenSource::Query(_) | TokenSource::BareSubprotocol(_) => None,
             TokenSource::BearerSubprotocol(_) => Some(BEARER_SUBPROTOCOL),
-            TokenSource::Subprotocol(t) => Some(t),
         }
     }
 }
@@ -53,7 +54,7 @@ impl fmt::Debug for TokenSource {
         let kind = match self {
             TokenSource::Query(_) => "Query",
             TokenSource::BearerSubprotocol(_) => "BearerSubprotocol",
-            TokenSource::Subprotocol(_) => "Subprotocol",
+            TokenSource::BareSubprotocol(_) => "BareSubprotocol",
         };
         write!(f, "{kind}(<redacted>)")
     }
@@ -108,6 +109,6 @@ pub fn token_from_request(query: &(impl QueryParams + ?Sized), headers: &HeaderM
         None => offered
             .into_iter()
             .find(|p| looks_like_jwt(p))
-            .map(|t| TokenSource::Subprotocol(t.to_owned())),
+            .map(|t| TokenSource::BareSubprotocol(t.to_owned())),
     }
 }

@@ -21,6 +21,7 @@ use support::*;
 fn reason(e: &AuthError) -> &'static str {
     match e {
         AuthError::Missing => "Missing",
+        AuthError::BareSubprotocol => "BareSubprotocol",
         AuthError::Malformed(_) => "Malformed",
         AuthError::Expired => "Expired",
         AuthError::NotYetValid => "NotYetValid",
@@ -344,6 +345,18 @@ async fn handler_allows_a_token_offered_as_bearer_subprotocol() {
     assert_eq!(serde_json::to_value(&response).expect("json"), expected);
 }
 
+/// A valid token offered alone as `Sec-WebSocket-Protocol: <jwt>` (no `bearer`) is refused with
+/// the `Unauthorized` error API Gateway answers 401 to, not allowed: the `$connect` answer
+/// could not select that protocol and a browser would drop the stored connection.
+#[tokio::test]
+async fn handler_refuses_a_token_offered_as_a_bare_subprotocol_with_unauthorized() {
+    let token = dev_token();
+    let event = connect_event(|e| e["headers"]["Sec-WebSocket-Protocol"] = json!(token));
+    let error = handler(&hs256_authorizer(), event).await.expect_err("refused");
+    assert_eq!(error.to_string(), "Unauthorized");
+    assert!(error.downcast_ref::<statecast_authorizer::Unauthorized>().is_some());
+}
+
 /// Without any token the answer is a Deny policy, not an error.
 #[tokio::test]
 async fn handler_denies_a_request_without_a_token() {
@@ -368,8 +381,8 @@ async fn handler_denies_an_invalid_token() {
     );
 }
 
-/// The query string wins; else the entry after `bearer`; else a JWT-shaped entry, which is then
-/// the subprotocol to echo.
+/// The query string wins; else the entry after `bearer`; else a JWT-shaped entry, found as a
+/// bare subprotocol (refused, so nothing is selected).
 #[test]
 fn token_source_prefers_query_then_bearer_then_a_jwt_shaped_protocol() {
     let jwt = "aaa.bbb.ccc";
@@ -386,7 +399,8 @@ fn token_source_prefers_query_then_bearer_then_a_jwt_shaped_protocol() {
     let source = token_from_request(&no_query, &protocols(&format!("Bearer,{jwt}"))).expect("bearer");
     assert_eq!((source.token(), source.subprotocol()), (jwt, Some("bearer")));
     let source = token_from_request(&no_query, &protocols(&format!("chat.v1, {jwt}"))).expect("jwt-shaped");
-    assert_eq!((source.token(), source.subprotocol()), (jwt, Some(jwt)));
+    assert_eq!(source, TokenSource::BareSubprotocol(jwt.to_owned()));
+    assert_eq!(source.subprotocol(), None);
     assert_eq!(token_from_request(&no_query, &protocols("chat.v1, bearer")), None);
     assert_eq!(token_from_request(&no_query, &HeaderMap::new()), None);
     assert!(!format!("{source:?}").contains(jwt), "Debug hides the token");

@@ -12,10 +12,12 @@
 //! - [`stream_records`]: Streams API records → Lambda `DynamoDbEvent` records.
 //! - [`tick`]: periodic background tasks until shutdown.
 //! - [`workflows`]: the workflow function on the workflows stream and the timer sweep tick.
+//! - [`page`]: the demo page served at `/`.
 
 pub mod engine;
 pub mod esm;
 pub mod gateway;
+pub mod page;
 pub mod stack;
 pub mod stream_records;
 pub mod tick;

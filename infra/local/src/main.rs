@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use statecast_authorizer::AuthConfig;
-use statecast_local::gateway::ConnectionsTransport;
+use statecast_local::engine::StreamRetention;
+use statecast_local::gateway::{ConnectionsTransport, Limits};
 use statecast_local::{LocalOptions, LocalStack};
 
 /// Runs the WebSocket API, @connections, DynamoDB with Streams and the fan-out locally.
@@ -56,6 +57,21 @@ struct RunArgs {
     /// (the AWS SDK's PostToConnection against this gateway, as deployed).
     #[arg(long, default_value = "in-process")]
     connections_transport: ConnectionsTransport,
+    /// Bytes of frames that may wait for one client's socket; a client that reads slower is
+    /// closed with 1008 and posts to it answer 410.
+    #[arg(long, default_value_t = Limits::default().max_queued_bytes)]
+    max_queued_bytes: usize,
+    /// Frames of one connection handled at once (1: one at a time). API Gateway may invoke
+    /// `$default` concurrently for one connection; more than 1 does too, replies in any order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrent_frames: u16,
+    /// Seconds the embedded engine keeps stream records (DynamoDB Streams: 24 hours).
+    #[arg(long, default_value_t = 24 * 60 * 60)]
+    stream_retention_secs: u64,
+    /// Keep stream records the event source mappings have processed until they expire (by
+    /// default they are deleted once processed, so a long session stays small).
+    #[arg(long)]
+    keep_processed_stream_records: bool,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -125,6 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (options, auth_line) = options(cli.run)?;
     let stack = LocalStack::start(options).await?;
     println!("statecast local stack ready in {} ms", started.elapsed().as_millis());
+    println!("  Page:         {}", stack.page_url);
     println!("  WebSocket:    {}", stack.ws_url);
     println!("  @connections: {}", stack.connections_url);
     println!("  DynamoDB:     {}", stack.dynamodb_endpoint);
@@ -169,6 +186,16 @@ fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::
         dev_tenant: Some(args.dev_tenant),
         ttl_sweep_interval: Duration::from_secs(args.ttl_sweep_secs.max(1)),
         connections_transport: args.connections_transport,
+        limits: Limits {
+            max_queued_bytes: args.max_queued_bytes,
+            max_concurrent_frames: usize::from(args.concurrent_frames),
+            ..Limits::default()
+        },
+        stream_retention: StreamRetention {
+            max_age: Duration::from_secs(args.stream_retention_secs),
+            trim_processed: !args.keep_processed_stream_records,
+            ..StreamRetention::default()
+        },
         auth,
         ..LocalOptions::default()
     };

@@ -2,7 +2,6 @@
 //! → gateway + `@connections` → event source mappings on the actors stream (fan-out) and the
 //! workflows stream (steps), plus the durable-timer sweep.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,8 +22,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use crate::engine::{loopback_sdk_config, Engine, EngineError};
-use crate::esm::{stream_arn, EsmConfig, EsmHandle, EventSourceMapping, StreamHandler};
+use crate::engine::{loopback_sdk_config, Engine, EngineError, StreamReader, StreamRetention};
+use crate::esm::{stream_arn, DynamoPositions, EsmConfig, EsmHandle, EventSourceMapping, PositionError, StreamHandler};
 use crate::gateway::{self, AuthorizerFn, ConnectionsTransport, Gateway, InProcessSender, Limits, Routes, WsHandler};
 use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use statecast_authorizer::{AuthConfig, Authorizer};
@@ -57,6 +56,8 @@ pub struct LocalOptions {
     pub timer_sweep_interval: Duration,
     /// How the fan-out posts to `@connections`: in-process (fast) or over HTTP with the SDK.
     pub connections_transport: ConnectionsTransport,
+    /// How long the embedded engine keeps stream records.
+    pub stream_retention: StreamRetention,
 }
 
 impl Default for LocalOptions {
@@ -78,6 +79,7 @@ impl Default for LocalOptions {
             workflow_settings: WorkflowSettings::default(),
             timer_sweep_interval: Duration::from_millis(250),
             connections_transport: ConnectionsTransport::default(),
+            stream_retention: StreamRetention::default(),
         }
     }
 }
@@ -96,10 +98,14 @@ pub enum StartError {
     Tenant(#[from] statecast::ids::IdError),
     #[error("invalid auth settings: {0}")]
     Auth(#[from] statecast_authorizer::ConfigError),
+    #[error("cannot keep the event source mappings' positions: {0}")]
+    Positions(#[from] PositionError),
 }
 
 /// The running stack.
 pub struct LocalStack {
+    /// `http://host:port/`: the demo page.
+    pub page_url: String,
     /// `ws://host:port/{stage}`: where clients connect.
     pub ws_url: String,
     /// `http://host:port/{stage}`: the `@connections` endpoint.
@@ -115,6 +121,7 @@ pub struct LocalStack {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     sweeper: Option<JoinHandle<()>>,
+    trimmer: Option<JoinHandle<()>>,
     engine: Engine,
 }
 
@@ -128,6 +135,10 @@ impl LocalStack {
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let tables = TableNames::with_prefix(&options.table_prefix);
         create_tables(&dynamo, &tables).await.map_err(StartError::Tables)?;
+        // The mappings continue where they stopped, as on AWS (a local-only table, same engine).
+        let positions = DynamoPositions::open(dynamo.clone(), format!("{}esm-positions", options.table_prefix)).await?;
+        let mut esm_config = options.esm.clone();
+        esm_config.positions.get_or_insert(positions);
 
         let addr = SocketAddr::new(options.host, options.port);
         let listener = tokio::net::TcpListener::bind(addr)
@@ -166,7 +177,7 @@ impl LocalStack {
         ));
         let app = gateway::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Small frames must not wait for delayed ACKs (Nagle): API Gateway pushes them at once.
-        let listener = listener.tap_io(|tcp| {
+        let listener = gateway::LingeringListener::new(listener).tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
         let mut server_stop = shutdown_rx.clone();
@@ -183,20 +194,32 @@ impl LocalStack {
             .await
             .map_err(|e| StartError::Stream(e.to_string()))?;
         let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-        let esm = EventSourceMapping::start_woken_by(streams, arn, options.esm.clone(), fanout, gateway.routed());
+        let esm = EventSourceMapping::start_woken_by(streams, arn, esm_config.clone(), fanout, gateway.routed());
         let workflow_arn = stream_arn(&dynamo, &tables.workflows)
             .await
             .map_err(|e| StartError::Stream(e.to_string()))?;
         let workflow_esm = EventSourceMapping::start(
             aws_sdk_dynamodbstreams::Client::new(&sdk),
             workflow_arn,
-            workflow_esm_config(&options.esm),
+            workflow_esm_config(&esm_config),
             workflow_handler(services.workflow()),
         );
         let timers = spawn_timer_sweep(services.workflow(), options.timer_sweep_interval, shutdown_rx.clone());
+        let readers = vec![
+            StreamReader {
+                table: tables.actors.clone(),
+                positions: esm.positions(),
+            },
+            StreamReader {
+                table: tables.workflows.clone(),
+                positions: workflow_esm.positions(),
+            },
+        ];
+        let trimmer = engine.spawn_stream_trimmer(options.stream_retention.clone(), readers, shutdown_rx.clone());
         let sweeper = engine.spawn_ttl_sweeper(options.ttl_sweep_interval, shutdown_rx);
         info!(%ws_url, %connections_url, dynamodb = %engine.endpoint, "local stack ready");
         Ok(LocalStack {
+            page_url: format!("http://{bound}/"),
             ws_url,
             connections_url,
             dynamodb_endpoint: engine.endpoint.clone(),
@@ -209,6 +232,7 @@ impl LocalStack {
             shutdown,
             server,
             sweeper,
+            trimmer,
             engine,
         })
     }
@@ -227,8 +251,8 @@ impl LocalStack {
         self.esm.shutdown().await;
         self.workflow_esm.shutdown().await;
         let _ = self.timers.await;
-        if let Some(sweeper) = self.sweeper {
-            let _ = sweeper.await;
+        for task in [self.sweeper, self.trimmer].into_iter().flatten() {
+            let _ = task.await;
         }
         self.engine.stop().await;
     }
@@ -271,7 +295,6 @@ fn routes(services: &Services) -> Routes {
         connect,
         disconnect,
         default,
-        by_action: HashMap::new(),
     }
 }
 

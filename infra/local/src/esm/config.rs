@@ -1,6 +1,9 @@
 //! The mapping's settings ([`EsmConfig`], [`StartingPosition`]), their defaults and the retry back-off.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::positions::PositionStore;
 
 /// Longest back-off between retries of a failing batch or SDK call.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
@@ -32,6 +35,9 @@ pub struct EsmConfig {
     pub shard_refresh_interval: Duration,
     /// The function's `Timeout`.
     pub function_timeout: Duration,
+    /// Keeps the position on each shard across restarts, as AWS does for a mapping; without
+    /// one a restarted mapping starts again at `starting_position`.
+    pub positions: Option<Arc<dyn PositionStore>>,
 }
 
 impl Default for EsmConfig {
@@ -48,6 +54,7 @@ impl Default for EsmConfig {
             retry_base_delay: Duration::from_millis(50),
             shard_refresh_interval: Duration::from_secs(1),
             function_timeout: Duration::from_secs(60),
+            positions: None,
         }
     }
 }

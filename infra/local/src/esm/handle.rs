@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::error;
 
+use super::positions::ShardPositions;
 use super::{EsmStats, FailedBatch};
 
 /// The stats and the on-failure sink, written by the polling task and read through the handle.
@@ -15,6 +16,8 @@ use super::{EsmStats, FailedBatch};
 pub(super) struct Shared {
     failures: Mutex<Vec<FailedBatch>>,
     stats: Mutex<EsmStats>,
+    /// The last record processed or sunk, by shard.
+    pub(super) positions: watch::Sender<ShardPositions>,
 }
 
 impl Shared {
@@ -73,6 +76,12 @@ impl EsmHandle {
 
     pub fn stats(&self) -> EsmStats {
         *self.shared.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The sequence number of the last record processed (or sent to the sink) on each shard,
+    /// updated as the mapping moves on: every record up to it may be trimmed for this mapping.
+    pub fn positions(&self) -> watch::Receiver<ShardPositions> {
+        self.shared.positions.subscribe()
     }
 
     /// Waits until a polling round that started after this call found nothing left to do:

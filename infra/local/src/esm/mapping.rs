@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::handle::{Progress, Shared};
 use super::poller::{Ctx, Step};
+use super::positions::{persist, ShardPositions};
 use super::shard::Shard;
 use super::{EsmConfig, EsmHandle, StartingPosition, StreamHandler};
 
@@ -22,6 +24,8 @@ pub struct EventSourceMapping {
     described_ok: bool,
     /// Polls at once when this changes (some writer says records may be waiting).
     wake: Option<watch::Receiver<()>>,
+    /// Positions a previous run saved, for shards not listed yet.
+    restored: ShardPositions,
 }
 
 impl EventSourceMapping {
@@ -73,6 +77,7 @@ impl EventSourceMapping {
             described_at: None,
             described_ok: false,
             wake,
+            restored: ShardPositions::new(),
         };
         let task = tokio::spawn(mapping.run().instrument(span));
         EsmHandle::new(shared, progress, stop, task)
@@ -80,6 +85,7 @@ impl EventSourceMapping {
 
     async fn run(mut self) {
         info!(config = ?self.ctx.config, "event source mapping started");
+        let persisting = self.restore_positions().await;
         while !self.ctx.stopping() {
             if self.refresh_due() {
                 self.refresh_shards().await;
@@ -93,7 +99,30 @@ impl EventSourceMapping {
                 break;
             }
         }
+        if let Some((done, saver)) = persisting {
+            let _ = done.send(());
+            let _ = saver.await;
+        }
         info!("event source mapping stopped");
+    }
+
+    /// Loads the positions a previous run saved and starts saving this run's; the returned
+    /// sender ends the saver (after it saved the last positions).
+    async fn restore_positions(&mut self) -> Option<(oneshot::Sender<()>, JoinHandle<()>)> {
+        let store = self.ctx.config.positions.clone()?;
+        match store.load(&self.ctx.stream_arn).await {
+            Ok(restored) => {
+                if !restored.is_empty() {
+                    info!(?restored, "continuing after the saved positions");
+                }
+                self.restored = restored;
+            }
+            Err(e) => warn!(error = %e, "cannot load the saved positions; starting at the starting position"),
+        }
+        let (done, finished) = oneshot::channel();
+        let positions = self.ctx.shared.positions.subscribe();
+        let saver = persist(store, self.ctx.stream_arn.clone(), positions, finished);
+        Some((done, tokio::spawn(saver.in_current_span())))
     }
 
     /// Waits `poll_interval`, or less when woken; returns whether to stop.
@@ -134,7 +163,12 @@ impl EventSourceMapping {
         for (id, parent) in listed {
             if self.shards.iter().all(|s| s.id != id) {
                 info!(shard = %id, parent = ?parent, "new shard");
-                self.shards.push(Shard::new(id, parent, start.clone()));
+                let mut shard = Shard::new(id, parent, start.clone());
+                if let Some(sequence) = self.restored.remove(&shard.id) {
+                    shard.restore(sequence);
+                    publish_position(&self.ctx.shared, &shard);
+                }
+                self.shards.push(shard);
             }
         }
         self.described_ok = true;
@@ -159,6 +193,7 @@ impl EventSourceMapping {
                 Some(at) if at > Instant::now() => Step::Waiting,
                 _ => self.ctx.step(shard).await,
             };
+            publish_position(&self.ctx.shared, shard);
             if shard.ended() {
                 self.described_at = None;
             }
@@ -167,4 +202,18 @@ impl EventSourceMapping {
         }
         (worked, idle)
     }
+}
+
+/// Publishes `shard`'s checkpoint (to the position saver and the stream trimmer) when it moved.
+fn publish_position(shared: &Shared, shard: &Shard) {
+    let Some(checkpoint) = shard.checkpoint() else {
+        return;
+    };
+    shared.positions.send_if_modified(|positions| {
+        let moved = positions.get(&shard.id).map(String::as_str) != Some(checkpoint);
+        if moved {
+            positions.insert(shard.id.clone(), checkpoint.to_owned());
+        }
+        moved
+    });
 }

@@ -25,6 +25,10 @@
 //!   without an invocation; records without a creation time never expire.
 //! - A handler that panics or exceeds `function_timeout` counts as a function error.
 //! - `shutdown` lets an in-flight invocation finish and checkpoint, then stops.
+//! - With [`EsmConfig::positions`], each shard's checkpoint is saved as it moves (the latest
+//!   one, off the polling loop, and the last one before `shutdown` returns) and a restarted
+//!   mapping continues after it instead of at its starting position; a saved position the
+//!   stream no longer holds (`TrimmedDataAccessException`) restarts at the trim horizon.
 //! - An idle mapping polls every [`EsmConfig::poll_interval`]; one started with
 //!   [`EventSourceMapping::start_woken_by`] also polls as soon as its wake signal changes
 //!   (local mode: after every gateway route invocation, so a `call`'s change is read at once).
@@ -36,6 +40,7 @@
 //! - `poller`: one shard's step: describe, iterators, reads.
 //! - `invoke`: handler invocation and applying its outcome (checkpoint, bisect, retry, sink).
 //! - `shard`: per-shard cursor, checkpoint, retry count and bisect segments.
+//! - [`positions`]: the position per shard kept across restarts ([`PositionStore`], [`DynamoPositions`]).
 //! - here: the small public types ([`FailedBatch`], [`EsmStats`], [`StreamHandler`], …) and [`stream_arn`].
 
 mod config;
@@ -43,6 +48,7 @@ mod handle;
 mod invoke;
 mod mapping;
 mod poller;
+pub mod positions;
 mod shard;
 
 use std::fmt;
@@ -58,6 +64,7 @@ use futures::FutureExt;
 pub use config::{EsmConfig, StartingPosition};
 pub use handle::EsmHandle;
 pub use mapping::EventSourceMapping;
+pub use positions::{DynamoPositions, PositionError, PositionStore, ShardPositions};
 
 /// Why records went to the on-failure sink.
 #[derive(Debug, Clone, PartialEq, Eq)]

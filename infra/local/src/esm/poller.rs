@@ -144,6 +144,13 @@ impl Ctx {
             }
             Err(e) => {
                 warn!(error = %DisplayErrorContext(&e), ?kind, ?sequence, "GetShardIterator failed");
+                // A saved position the stream no longer holds: AWS carries on at the horizon.
+                let trimmed = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_trimmed_data_access_exception());
+                if trimmed && sequence.is_some() {
+                    shard.restart_at_horizon();
+                }
                 self.back_off_after_sdk_error(shard);
                 None
             }

@@ -58,6 +58,22 @@ impl Shard {
         }
     }
 
+    /// Continues after `sequence`, the position a previous run of the mapping saved.
+    pub(super) fn restore(&mut self, sequence: String) {
+        self.cursor = Cursor::Request(ShardIteratorType::AfterSequenceNumber, Some(sequence.clone()));
+        self.checkpoint = Some(sequence);
+    }
+
+    /// Where the saved position is gone from the stream (trimmed): start over at the horizon.
+    pub(super) fn restart_at_horizon(&mut self) {
+        self.cursor = Cursor::Request(ShardIteratorType::TrimHorizon, None);
+    }
+
+    /// The sequence number of the last record processed or sent to the sink.
+    pub(super) fn checkpoint(&self) -> Option<&str> {
+        self.checkpoint.as_deref()
+    }
+
     pub(super) fn ended(&self) -> bool {
         matches!(self.cursor, Cursor::Ended)
     }

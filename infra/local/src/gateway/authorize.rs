@@ -1,6 +1,7 @@
 //! The `$connect` authorizer step: builds API Gateway's REQUEST authorizer event, runs the
 //! authorizer and turns its IAM policy into "upgrade" (with the context every later event of
-//! the connection carries) or a refusal.
+//! the connection carries) or a refusal: 403 for Deny, 401 for an `Unauthorized` error, 500
+//! for any other error.
 
 use std::sync::Arc;
 
@@ -37,6 +38,11 @@ pub async fn authorize(
     let response = authorizer(request(gateway, connection, headers, query))
         .await
         .map_err(|e| {
+            // API Gateway answers 401 to an authorizer error whose message is `Unauthorized`.
+            if e.to_string() == "Unauthorized" {
+                info!(connection = %connection.id, "authorizer answered Unauthorized");
+                return StatusCode::UNAUTHORIZED;
+            }
             warn!(connection = %connection.id, error = %e, "authorizer failed");
             StatusCode::INTERNAL_SERVER_ERROR
         })?;

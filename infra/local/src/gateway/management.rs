@@ -62,7 +62,8 @@ fn manage(gateway: &Gateway, id: &str, method: Method, body: Bytes) -> Response 
                 }))
                 .into_response();
             }
-            let _ = connection.tx.send(Outbound::Close(1000, String::new()));
+            // Queued frames are written first, then the close frame; posts answer 410 at once.
+            connection.end(1000, String::new(), false);
             StatusCode::NO_CONTENT.into_response()
         }
         _ => error(
@@ -94,7 +95,9 @@ impl PostError {
 }
 
 /// `POST @connections/{id}`: queues `data` on the connection's socket, as the management API
-/// does, whether it arrives over HTTP or from the in-process sender.
+/// does, whether it arrives over HTTP or from the in-process sender. It never waits for the
+/// socket: a post that would take the connection's queue over `Limits::max_queued_bytes`
+/// closes that connection (1008) and answers 410, like every later post to it.
 pub(crate) fn post(gateway: &Gateway, id: &str, data: impl Into<Vec<u8>>) -> Result<(), PostError> {
     let connection = open_connection(gateway, id).ok_or(PostError::Gone)?;
     let data = data.into();
@@ -106,7 +109,7 @@ pub(crate) fn post(gateway: &Gateway, id: &str, data: impl Into<Vec<u8>>) -> Res
         Ok(text) => Outbound::Text(text),
         Err(e) => Outbound::Binary(e.into_bytes()),
     };
-    connection.tx.send(frame).map_err(|_| PostError::Gone)
+    connection.enqueue(frame).map_err(|_| PostError::Gone)
 }
 
 fn open_connection(gateway: &Gateway, id: &str) -> Option<Arc<Connection>> {

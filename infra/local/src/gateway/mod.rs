@@ -3,12 +3,12 @@
 
 mod authorize;
 mod events;
+mod linger;
 mod management;
 mod registry;
 mod sender;
 mod socket;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +26,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use authorize::AuthorizerFn;
-pub use registry::Registry;
+pub use linger::{Lingering, LingeringListener, LINGER};
+pub use registry::{Registry, SLOW_CONSUMER};
 pub use sender::{ConnectionsTransport, InProcessSender};
 
 /// A route's handler: an API Gateway WebSocket event in, a proxy response out.
@@ -38,8 +39,8 @@ pub type WsHandler = Arc<
         + Sync,
 >;
 
-/// The integrations of `$connect`, `$disconnect`, `$default` and any custom route keys
-/// (selected by `$request.body.action`).
+/// The integrations of `$connect`, `$disconnect` and `$default` (the routes the template
+/// declares).
 #[derive(Clone)]
 pub struct Routes {
     /// The `$connect` route's REQUEST authorizer; `None` means `AuthorizationType: NONE`.
@@ -47,16 +48,24 @@ pub struct Routes {
     pub connect: WsHandler,
     pub disconnect: WsHandler,
     pub default: WsHandler,
-    pub by_action: HashMap<String, WsHandler>,
 }
 
-/// API Gateway WebSocket quotas.
+/// API Gateway WebSocket quotas, and how local mode bounds and schedules each connection.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_frame_bytes: usize,
     pub max_message_bytes: usize,
     pub idle_timeout: Duration,
     pub max_connection_duration: Duration,
+    /// Bytes of frames (route responses and `@connections` posts) that may wait for one
+    /// client's socket; one more closes it with [`SLOW_CONSUMER`] (1008) and answers 410.
+    pub max_queued_bytes: usize,
+    /// How long a closing connection may take to write its close frame before the socket is
+    /// dropped (a client that stopped reading never takes it).
+    pub close_timeout: Duration,
+    /// Route invocations one connection may have in flight: 1 handles its frames one at a
+    /// time; more lets them overlap, as API Gateway may, so replies can come in any order.
+    pub max_concurrent_frames: usize,
 }
 
 impl Default for Limits {
@@ -66,6 +75,9 @@ impl Default for Limits {
             max_message_bytes: 128 * 1024,
             idle_timeout: Duration::from_secs(10 * 60),
             max_connection_duration: Duration::from_secs(2 * 60 * 60),
+            max_queued_bytes: 1024 * 1024,
+            close_timeout: Duration::from_secs(2),
+            max_concurrent_frames: 1,
         }
     }
 }
@@ -121,6 +133,7 @@ impl Gateway {
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/", get(upgrade))
+        .route("/dist/app.js", get(crate::page::script))
         .route("/{stage}", get(upgrade))
         .route("/@connections/{id}", any(management::handle))
         .route("/{stage}/@connections/{id}", any(management::handle_staged))
@@ -133,12 +146,17 @@ async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    uri: axum::http::Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let Ok(ws) = ws else {
+        // A browser opening the root gets the demo page.
+        if uri.path() == "/" {
+            return crate::page::index();
+        }
         return (StatusCode::UPGRADE_REQUIRED, "this is a WebSocket endpoint").into_response();
     };
-    let connection = gateway.registry.open(peer, &headers);
+    let connection = gateway.registry.open(peer, &headers, gateway.limits.max_queued_bytes);
     if let Err(status) = authorize::authorize(&gateway, &connection, &headers, query.as_deref()).await {
         gateway.registry.remove(&connection.id);
         return (status, status.canonical_reason().unwrap_or("Forbidden")).into_response();
@@ -161,13 +179,16 @@ async fn upgrade(
     let mut ws = ws
         .max_frame_size(gateway.limits.max_frame_bytes)
         .max_message_size(gateway.limits.max_message_bytes);
-    if let Some(protocol) = response
+    let selected = response
         .ok()
-        .and_then(|r| r.headers.get("sec-websocket-protocol").cloned())
-    {
-        if let Ok(protocol) = protocol.to_str() {
-            ws = ws.protocols([protocol.to_owned()]);
+        .and_then(|r| r.headers.get("sec-websocket-protocol").cloned());
+    match selected.as_ref().map(|p| p.to_str()) {
+        Some(Ok(protocol)) => ws = ws.protocols([protocol.to_owned()]),
+        _ if headers.contains_key("sec-websocket-protocol") => {
+            // API Gateway completes such a handshake too, and browsers then abort it.
+            warn!(connection = %connection.id, "the client offered subprotocols and $connect selected none");
         }
+        _ => {}
     }
     let failed = (gateway.clone(), connection.clone());
     ws.on_failed_upgrade(move |error| {

@@ -1,13 +1,14 @@
-//! Live connections by id: what `@connections` posts to and what shutdown closes.
+//! Live connections by id, each with its outgoing queue (bounded in bytes): what `@connections`
+//! posts to and what shutdown closes.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 use statecast::records::now_millis;
 
@@ -19,6 +20,38 @@ pub enum Outbound {
     Close(u16, String),
 }
 
+impl Outbound {
+    /// Payload bytes counted against the connection's queue limit (a close frame counts nothing).
+    pub fn len(&self) -> usize {
+        match self {
+            Outbound::Text(text) => text.len(),
+            Outbound::Binary(bytes) => bytes.len(),
+            Outbound::Close(..) => 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Close code of a connection whose client reads too slowly (RFC 6455: policy violation).
+pub const SLOW_CONSUMER: u16 = 1008;
+
+/// A frame could not be queued: the connection is closed or closing (answer 410).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gone;
+
+/// A close the server decided on: the socket's reader stops, `$disconnect` runs and the
+/// writer sends this close frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closing {
+    pub code: u16,
+    pub reason: String,
+    /// Drop the frames still queued instead of writing them first.
+    pub drop_queued: bool,
+}
+
 pub struct Connection {
     pub id: String,
     pub connected_at: i64,
@@ -27,7 +60,12 @@ pub struct Connection {
     pub user_agent: Option<String>,
     /// False while `$connect` runs: API Gateway answers 410 to posts then.
     pub open: AtomicBool,
-    pub tx: mpsc::UnboundedSender<Outbound>,
+    tx: mpsc::UnboundedSender<Outbound>,
+    /// Payload bytes queued and not yet written to the socket.
+    queued: AtomicUsize,
+    max_queued_bytes: usize,
+    /// Set when the server ends the connection on its own (queue overflow, `DELETE`).
+    closing: watch::Sender<Option<Closing>>,
     /// The authorizer's context (plus `principalId`), passed with every event of this connection.
     pub authorizer: OnceLock<serde_json::Map<String, serde_json::Value>>,
     pub(crate) rx: Mutex<Option<mpsc::UnboundedReceiver<Outbound>>>,
@@ -38,7 +76,70 @@ impl Connection {
         self.last_active_at.store(now_millis(), Ordering::Relaxed);
     }
     pub fn is_open(&self) -> bool {
-        self.open.load(Ordering::Acquire)
+        self.open.load(Ordering::Acquire) && self.closing.borrow().is_none()
+    }
+
+    /// Queues a data frame for the socket's writer without ever waiting for it. A frame that
+    /// would take the queue over its byte limit is refused, and the connection is closed with
+    /// [`SLOW_CONSUMER`]: one client that stops reading cannot grow the process without bound.
+    pub fn enqueue(&self, frame: Outbound) -> Result<(), Gone> {
+        let len = frame.len();
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        if before + len > self.max_queued_bytes {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            let reason = format!("Client too slow: over {} bytes waiting", self.max_queued_bytes);
+            self.end(SLOW_CONSUMER, reason, true);
+            return Err(Gone);
+        }
+        self.tx.send(frame).map_err(|_| {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            Gone
+        })
+    }
+
+    /// Queues a close frame behind the frames already queued.
+    pub fn close(&self, code: u16, reason: String) {
+        let _ = self.tx.send(Outbound::Close(code, reason));
+    }
+
+    /// Ends the connection from the server's side (the first call decides how): posts answer
+    /// 410 from now on, the socket's reader stops and `$disconnect` runs.
+    pub fn end(&self, code: u16, reason: String, drop_queued: bool) {
+        self.closing.send_if_modified(|closing| {
+            let first = closing.is_none();
+            if first {
+                *closing = Some(Closing {
+                    code,
+                    reason,
+                    drop_queued,
+                });
+            }
+            first
+        });
+    }
+
+    /// The writer has written (or dropped) `frame`.
+    pub(crate) fn dequeued(&self, frame: &Outbound) {
+        self.queued.fetch_sub(frame.len(), Ordering::AcqRel);
+    }
+
+    /// Whether the server ended the connection and dropped the frames still queued.
+    pub(crate) fn drops_queued(&self) -> bool {
+        self.closing.borrow().as_ref().is_some_and(|c| c.drop_queued)
+    }
+
+    /// Waits until the server ends the connection ([`Connection::end`]).
+    pub(crate) async fn closed_by_server(&self) -> Closing {
+        let mut closing = self.closing.subscribe();
+        let close = match closing.wait_for(Option::is_some).await {
+            Ok(close) => close.clone(),
+            Err(_) => None,
+        };
+        match close {
+            Some(close) => close,
+            // The sender lives as long as `self`, so the wait cannot fail while it is borrowed.
+            None => std::future::pending().await,
+        }
     }
 }
 
@@ -50,8 +151,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Registers a connection that is still in `$connect`.
-    pub fn open(&self, peer: SocketAddr, headers: &HeaderMap) -> Arc<Connection> {
+    /// Registers a connection that is still in `$connect`; at most `max_queued_bytes` may wait
+    /// for its socket.
+    pub fn open(&self, peer: SocketAddr, headers: &HeaderMap, max_queued_bytes: usize) -> Arc<Connection> {
         let (tx, rx) = mpsc::unbounded_channel();
         let now = now_millis();
         let connection = Arc::new(Connection {
@@ -65,6 +167,9 @@ impl Registry {
                 .map(str::to_owned),
             open: AtomicBool::new(false),
             tx,
+            queued: AtomicUsize::new(0),
+            max_queued_bytes,
+            closing: watch::Sender::new(None),
             authorizer: OnceLock::new(),
             rx: Mutex::new(Some(rx)),
         });

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::{sleep, Instant};
 use tracing::{debug, warn};
 
@@ -16,7 +16,9 @@ use super::{events, Gateway, WsHandler};
 
 /// Close codes API Gateway uses.
 const GOING_AWAY: u16 = 1001;
+const PROTOCOL_ERROR: u16 = 1002;
 const ABNORMAL: u16 = 1006;
+const INVALID_PAYLOAD: u16 = 1007;
 const MESSAGE_TOO_BIG: u16 = 1009;
 
 pub async fn run(gateway: Arc<Gateway>, connection: Arc<Connection>, socket: WebSocket) {
@@ -25,14 +27,22 @@ pub async fn run(gateway: Arc<Gateway>, connection: Arc<Connection>, socket: Web
     };
     connection.open.store(true, Ordering::Release);
     let (sink, stream) = socket.split();
-    let writer = tokio::spawn(write_frames(sink, rx));
+    let mut writer = tokio::spawn(write_frames(sink, rx, connection.clone()));
     let (code, reason) = read_frames(&gateway, &connection, stream).await;
     connection.open.store(false, Ordering::Release);
     if code != ABNORMAL {
-        let _ = connection.tx.send(Outbound::Close(code, reason.clone()));
+        connection.close(code, reason.clone());
     }
     disconnect(&gateway, &connection, code, &reason).await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
+    // A client that stopped reading cannot take its close frame: give up on it after a while
+    // (dropping the socket), rather than keeping its writer and queue for ever.
+    if tokio::time::timeout(gateway.limits.close_timeout, &mut writer)
+        .await
+        .is_err()
+    {
+        debug!(connection = %connection.id, "close frame not flushed in time; dropping the socket");
+        writer.abort();
+    }
 }
 
 /// Runs `$disconnect` and forgets the connection.
@@ -44,19 +54,25 @@ pub async fn disconnect(gateway: &Gateway, connection: &Connection, code: u16, r
     gateway.registry.remove(&connection.id);
 }
 
-async fn write_frames(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+/// Writes queued frames in order until a close frame. Once the server has ended the connection
+/// because its queue overflowed, frames still queued are dropped unsent.
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    connection: Arc<Connection>,
+) {
     while let Some(out) = rx.recv().await {
-        let (message, last) = match out {
-            Outbound::Text(text) => (Message::Text(text.into()), false),
-            Outbound::Binary(bytes) => (Message::Binary(bytes.into()), false),
-            Outbound::Close(code, reason) => (
-                Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })),
-                true,
-            ),
+        connection.dequeued(&out);
+        let message = match out {
+            Outbound::Close(code, reason) => Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })),
+            _ if connection.drops_queued() => continue,
+            Outbound::Text(text) => Message::Text(text.into()),
+            Outbound::Binary(bytes) => Message::Binary(bytes.into()),
         };
+        let last = matches!(message, Message::Close(_));
         if sink.send(message).await.is_err() || last {
             break;
         }
@@ -65,7 +81,11 @@ async fn write_frames(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Unb
 }
 
 /// Reads until the connection ends; returns the close code and reason for `$disconnect`.
-async fn read_frames(gateway: &Gateway, connection: &Connection, mut stream: SplitStream<WebSocket>) -> (u16, String) {
+async fn read_frames(
+    gateway: &Arc<Gateway>,
+    connection: &Arc<Connection>,
+    mut stream: SplitStream<WebSocket>,
+) -> (u16, String) {
     let lifetime = sleep(gateway.limits.max_connection_duration);
     tokio::pin!(lifetime);
     let idle = sleep(gateway.limits.idle_timeout);
@@ -75,48 +95,57 @@ async fn read_frames(gateway: &Gateway, connection: &Connection, mut stream: Spl
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
     tokio::pin!(stopping);
+    let closed_by_server = connection.closed_by_server();
+    tokio::pin!(closed_by_server);
+    let concurrent = gateway.limits.max_concurrent_frames > 1;
+    let in_flight = Arc::new(Semaphore::new(gateway.limits.max_concurrent_frames.max(1)));
     loop {
-        tokio::select! {
+        let (body, is_base64) = tokio::select! {
             frame = stream.next() => {
                 idle.as_mut().reset(Instant::now() + gateway.limits.idle_timeout);
                 connection.touch();
                 match frame {
-                    Some(Ok(Message::Text(text))) => route(gateway, connection, text.as_str().to_owned(), false).await,
-                    Some(Ok(Message::Binary(bytes))) => route(gateway, connection, base64(&bytes), true).await,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Text(text))) => (text.as_str().to_owned(), false),
+                    Some(Ok(Message::Binary(bytes))) => (base64(&bytes), true),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(frame))) => {
                         return frame.map(|f| (f.code, f.reason.as_str().to_owned())).unwrap_or((1005, String::new()));
                     }
-                    Some(Err(e)) if is_too_big(&e) => return (MESSAGE_TOO_BIG, "Message too big".to_owned()),
                     Some(Err(e)) => {
                         debug!(connection = %connection.id, error = %e, "socket error");
-                        return (ABNORMAL, String::new());
+                        return close_for(&e);
                     }
                     None => return (ABNORMAL, String::new()),
                 }
             }
+            close = &mut closed_by_server => return (close.code, close.reason),
             _ = &mut idle => return (GOING_AWAY, "Idle timeout".to_owned()),
             _ = &mut lifetime => return (GOING_AWAY, "Maximum connection duration reached".to_owned()),
             _ = &mut stopping => return (GOING_AWAY, "Going away".to_owned()),
+        };
+        // One at a time unless the limits allow more: API Gateway may invoke a route
+        // concurrently for frames of one connection, and replies then come in any order.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            continue;
+        };
+        let (gateway, connection) = (gateway.clone(), connection.clone());
+        let routed = async move {
+            route(&gateway, &connection, body, is_base64).await;
+            drop(permit);
+        };
+        if concurrent {
+            tokio::spawn(routed);
+        } else {
+            routed.await;
         }
     }
 }
 
-/// Selects the route on `$request.body.action` (anything else, or non-JSON, is `$default`),
-/// invokes it and sends its response body back, as a route response does.
+/// Invokes `$default` (the template declares no other message route, so every frame goes
+/// there whatever its `action`) and sends its response body back, as a route response does.
 async fn route(gateway: &Gateway, connection: &Connection, body: String, is_base64: bool) {
-    let action = (!is_base64)
-        .then(|| serde_json::from_str::<serde_json::Value>(&body).ok())
-        .flatten()
-        .and_then(|v| v.get("action").and_then(|a| a.as_str()).map(str::to_owned));
-    let (route_key, handler): (&str, &WsHandler) = match action
-        .as_deref()
-        .and_then(|a| gateway.routes.by_action.get_key_value(a))
-    {
-        Some((key, handler)) => (key.as_str(), handler),
-        None => ("$default", &gateway.routes.default),
-    };
-    let event = events::message(gateway, connection, route_key, body, is_base64);
+    let handler: &WsHandler = &gateway.routes.default;
+    let event = events::message(gateway, connection, "$default", body, is_base64);
     let request_id = event.request_context.request_id.clone().unwrap_or_default();
     let result = handler(event).await;
     gateway.routed.send_replace(());
@@ -129,31 +158,55 @@ async fn route(gateway: &Gateway, connection: &Connection, body: String, is_base
                     _ => String::new(),
                 };
                 if !text.is_empty() {
-                    let _ = connection.tx.send(Outbound::Text(text));
+                    let _ = connection.enqueue(Outbound::Text(text));
                 }
             }
         }
         Err(e) => {
-            warn!(connection = %connection.id, route_key, error = %e, "route handler failed");
+            warn!(connection = %connection.id, error = %e, "$default handler failed");
             let message = serde_json::json!({
                 "message": "Internal server error", "connectionId": connection.id, "requestId": request_id
             });
-            let _ = connection.tx.send(Outbound::Text(message.to_string()));
+            let _ = connection.enqueue(Outbound::Text(message.to_string()));
         }
     }
 }
 
-fn is_too_big(error: &axum::Error) -> bool {
+/// The close code and reason for a read error (RFC 6455 §7.4.1): 1009 for a message or frame
+/// over the limits, 1007 for a text message that is not UTF-8, 1002 for a frame that breaks
+/// the framing rules; 1006 (no close frame) when the connection itself failed.
+fn close_for(error: &axum::Error) -> (u16, String) {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match tungstenite_error(error) {
+        Some(WsError::Capacity(_)) => (MESSAGE_TOO_BIG, "Message too big".to_owned()),
+        Some(WsError::Utf8(_)) => (INVALID_PAYLOAD, "Invalid UTF-8 in text frame".to_owned()),
+        Some(WsError::Protocol(e)) if !is_transport_failure(e) => (PROTOCOL_ERROR, "Protocol error".to_owned()),
+        _ => (ABNORMAL, String::new()),
+    }
+}
+
+/// The tungstenite error under axum's wrapper.
+fn tungstenite_error(error: &axum::Error) -> Option<&tokio_tungstenite::tungstenite::Error> {
     use std::error::Error as _;
     let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
     while let Some(e) = source {
         if let Some(tungstenite) = e.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
-            return matches!(tungstenite, tokio_tungstenite::tungstenite::Error::Capacity(_));
+            return Some(tungstenite);
         }
         source = e.source();
     }
-    let text = error.to_string();
-    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+    None
+}
+
+/// Protocol "errors" that mean the peer went away rather than sent a bad frame.
+fn is_transport_failure(error: &tokio_tungstenite::tungstenite::error::ProtocolError) -> bool {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    matches!(
+        error,
+        ProtocolError::ResetWithoutClosingHandshake
+            | ProtocolError::SendAfterClosing
+            | ProtocolError::ReceivedAfterClosing
+    )
 }
 
 fn base64(bytes: &[u8]) -> String {
