@@ -318,7 +318,7 @@ async fn a_restart_on_the_same_data_file_sends_no_stale_changes() {
 /// processed them, the records of 100 renames of a ~26 KB todo list are trimmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processed_stream_records_are_trimmed() {
-    let stack = start(LocalOptions {
+    let stack = start_embedded(LocalOptions {
         stream_retention: StreamRetention {
             interval: Duration::from_millis(50),
             ..StreamRetention::default()
@@ -354,7 +354,7 @@ async fn processed_stream_records_are_trimmed() {
 /// Streams keeps records 24 hours; here the test shortens it to one second).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_records_older_than_the_retention_are_trimmed() {
-    let stack = start(LocalOptions {
+    let stack = start_embedded(LocalOptions {
         stream_retention: StreamRetention {
             max_age: Duration::from_secs(1),
             trim_processed: false,

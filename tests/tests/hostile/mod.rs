@@ -31,6 +31,18 @@ pub async fn start(options: LocalOptions) -> LocalStack {
     LocalStack::start(options).await.expect("local stack starts")
 }
 
+/// On an ephemeral port with its own tables, always on the embedded engine (for what only it
+/// has, such as the stream trimmer).
+pub async fn start_embedded(options: LocalOptions) -> LocalStack {
+    let options = LocalOptions {
+        port: 0,
+        dynamodb_endpoint: None,
+        table_prefix: statecast_tests::unique_prefix(),
+        ..options
+    };
+    LocalStack::start(options).await.expect("local stack starts")
+}
+
 pub fn store(stack: &LocalStack) -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.tables.clone())
 }
