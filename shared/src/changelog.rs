@@ -28,6 +28,9 @@ pub struct ChangeLogSettings {
     /// At most this many bytes of patches per actor (also bounded by the room left in the
     /// item next to the state).
     pub max_bytes: usize,
+    /// And at most this share of the state's size (every write rewrites the log: this bounds
+    /// what it adds to each write's bytes).
+    pub max_share_percent: usize,
 }
 
 impl Default for ChangeLogSettings {
@@ -35,7 +38,8 @@ impl Default for ChangeLogSettings {
         Self {
             retention: Duration::from_secs(24 * 3600),
             max_entries: 100,
-            max_bytes: 32 * 1024,
+            max_bytes: 8 * 1024,
+            max_share_percent: 12,
         }
     }
 }

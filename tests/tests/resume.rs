@@ -45,9 +45,9 @@ async fn stored(h: &Harness, actor: &str) -> statecast::records::ActorRecord {
         .expect("stored")
 }
 
-/// A todo list of 300 items (~25 KB): room in its item for the last 100 patches.
-async fn big_list(h: &Harness, connection: &ConnectionId, actor: &str) {
-    for i in 0..300 {
+/// A todo list of `items` items (~85 bytes each).
+async fn big_list(h: &Harness, connection: &ConnectionId, actor: &str, items: usize) {
+    for i in 0..items {
         add(
             h,
             connection,
@@ -59,19 +59,20 @@ async fn big_list(h: &Harness, connection: &ConnectionId, actor: &str) {
 }
 
 /// k missed changes: 1 and 50 come back as exactly the missed patch; past the per-actor bound
-/// (100) a snapshot. Either way the replica ends equal to the stored state.
+/// (the log's share of the state) a snapshot. Either way the replica ends equal to the stored state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_missed_k_changes_resumes_with_exactly_them_or_a_snapshot() {
     let h = Harness::start().await;
     let c = h.connect("c", None).await;
-    big_list(&h, &c, "todo/list").await;
-    let mut version = 300;
+    // ~50 KB: the log keeps ~70 toggles (12 % of the state).
+    big_list(&h, &c, "todo/list", 600).await;
+    let mut version = 600;
     for (k, expect_resume) in [(1, true), (50, true), (120, false)] {
         let held = send(&h, &c, json!({"action":"subscribe","id":"s","actor":"todo/list"})).await;
         let mut replica = Replica::from_subscribed(&held);
         assert_eq!(replica.version, version);
         for i in 0..k {
-            toggle(&h, &c, "todo/list", 1 + i % 300).await;
+            toggle(&h, &c, "todo/list", 1 + i % 600).await;
         }
         version += k;
         let reply = send(
@@ -107,7 +108,7 @@ async fn a_client_that_missed_k_changes_resumes_with_exactly_them_or_a_snapshot(
 async fn changes_past_the_retention_get_a_snapshot() {
     let h = Harness::start().await;
     let c = h.connect("c", None).await;
-    big_list(&h, &c, "todo/old").await;
+    big_list(&h, &c, "todo/old", 300).await;
     let mut record = stored(&h, "dev/todo/old").await;
     let day_ago = now_millis() - 25 * 3_600_000;
     for entry in &mut record.log {
@@ -202,7 +203,7 @@ async fn a_resume_reply_racing_the_fan_out_is_neither_lost_nor_applied_twice() {
     let sender = Arc::new(RecordingSender::new());
     let fanout = h.fanout_service(sender.clone());
     let c = h.connect("c", None).await;
-    big_list(&h, &c, "todo/race").await;
+    big_list(&h, &c, "todo/race", 300).await;
     let _ = stream.read_new().await;
     let held = Replica::from_subscribed(&send(&h, &c, json!({"action":"subscribe","actor":"todo/race"})).await);
 

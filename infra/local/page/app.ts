@@ -86,9 +86,24 @@ function explain(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Runs a request, reporting its failure. */
+/** Requests sent from this page and not answered yet (re-sent after a reconnect). */
+let pending = 0;
+function showPending(): void {
+  $("pending").textContent = pending === 0 ? "" : `${pending} pending`;
+  document.body.dataset.pending = String(pending);
+}
+showPending();
+
+/** Runs a request, counting it while pending and reporting its failure. */
 function attempt(work: Promise<unknown>): void {
-  work.catch((error: unknown) => toast(explain(error)));
+  pending += 1;
+  showPending();
+  work
+    .catch((error: unknown) => toast(explain(error)))
+    .finally(() => {
+      pending -= 1;
+      showPending();
+    });
 }
 
 const log = $("log");
@@ -127,6 +142,9 @@ function renderTodos(state: TodoState, change: Change): void {
     if (!(id in items)) {
       row.remove();
       rows.delete(id);
+      // A removed row takes its rename input along, and not every browser fires `blur` for a
+      // removed focused element (Chromium does): forget the edit, or no title could be renamed again.
+      if (editing === id) editing = undefined;
     }
   }
   list.querySelector(".empty")?.remove();
@@ -156,7 +174,10 @@ function makeRow(id: string) {
   title.addEventListener("dblclick", () => rename(id, title));
   const remove = el("button", { className: "icon", type: "button", title: "remove", textContent: "×" });
   remove.addEventListener("click", () => attempt(client.call(todoActor, "remove", { id })));
-  const entry = { row: el("li", {}, box, title, remove), box, title };
+  const row = el("li", {}, box, title, remove);
+  row.dataset.id = id; // `li[data-id]`: what the browser test finds an item by
+  row.dataset.testid = "todo";
+  const entry = { row, box, title };
   rows.set(id, entry);
   return entry;
 }

@@ -70,12 +70,12 @@ impl MessageService {
                     None => (actor.default_state(), Vec::new()),
                 };
                 let patch = delta::diff(&old_state, &outcome.state);
-                // Patches are worth keeping while they are smaller than the state a resuming
-                // client would otherwise download: at most half its size (and 1 KB at least),
-                // so the log adds at most half to each write's bytes.
+                // Every write rewrites the log, so it is kept small next to the state (a share
+                // of its size, 1 KB at least): a client that missed more downloads the state.
+                let share = size * self.settings.change_log.max_share_percent / 100;
                 let room = MAX_ITEM_BYTES
                     .saturating_sub(size + ITEM_OVERHEAD)
-                    .min((size / 2).max(MIN_LOG_BYTES));
+                    .min(share.max(MIN_LOG_BYTES));
                 changelog::append(&mut log, expected.next(), &patch, now, &self.settings.change_log, room);
                 Some(ActorRecord {
                     actor_key: key.clone(),

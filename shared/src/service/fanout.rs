@@ -62,7 +62,11 @@ impl FanoutService {
         let failed = run_key_groups(items, self.settings.actor_concurrency, |changes| {
             let span = info_span!("fan_out", actor = %changes[0].1.key());
             async move {
-                for run in frames::runs(changes) {
+                let runs = match self.settings.coalesce {
+                    true => frames::runs(changes),
+                    false => changes.into_iter().map(|change| vec![change]).collect(),
+                };
+                for run in runs {
                     let (Some((first_sequence, first)), Some((_, last))) = (run.first(), run.last()) else {
                         continue;
                     };

@@ -42,6 +42,9 @@ pub struct Settings {
     pub change_log: ChangeLogSettings,
     /// How long a call's result stays recorded under its idempotency key.
     pub call_key_retention: Duration,
+    /// Send a batch's consecutive changes of one actor as one frame (off: one frame per
+    /// change, for comparison).
+    pub coalesce: bool,
 }
 
 impl Default for Settings {
@@ -55,6 +58,7 @@ impl Default for Settings {
             actor_concurrency: 8,
             change_log: ChangeLogSettings::default(),
             call_key_retention: Duration::from_secs(24 * 3600),
+            coalesce: true,
         }
     }
 }
