@@ -152,7 +152,7 @@ export class Client extends Emitter<ClientEvents> {
     const paths = options.paths === undefined ? undefined : [...options.paths];
     let sub = this.subscriptions.get(actor);
     if (sub === undefined) {
-      sub = { actor, paths, replica: new Replica(), listeners: new Set(), onError: options.onError };
+      sub = { actor, paths, replica: new Replica(paths !== undefined), listeners: new Set(), onError: options.onError };
       this.subscriptions.set(actor, sub);
       this.resubscribe(sub, false);
     } else if (JSON.stringify(sub.paths) !== JSON.stringify(paths)) {

@@ -36,6 +36,12 @@ const MAX_KEPT = 512;
 type Verdict = "apply" | "stale" | "ahead" | "epoch" | "overlap";
 
 export class Replica {
+  /**
+   * @param filtered the subscription has `paths`: its deltas skip versions that did not change
+   * the projection, so one applies when the held version is anywhere in [`from`, `to`).
+   */
+  constructor(private readonly filtered = false) {}
+
   /** The epoch held; `undefined` until the first state arrives. */
   epoch: number | undefined = undefined;
   /** The version held (0 = the actor does not exist yet: the state is the default one). */
@@ -88,6 +94,8 @@ export class Replica {
     this.awaiting = undefined;
     if (frame.resumed === true) {
       const from = frame.from ?? -1;
+      // The fan-out was faster: what the resume brings is already held.
+      if (frame.epoch === this.epoch && frame.version <= this.version) return this.drain(updates);
       if (frame.epoch !== this.epoch || from !== this.version) return { updates, resync: "fresh" };
       const patch = frame.patch ?? [];
       const next = this.patched(patch);
@@ -115,6 +123,7 @@ export class Replica {
         if (frame.epoch !== this.epoch) return "epoch";
         if (frame.to <= this.version) return "stale";
         if (frame.from === this.version) return "apply";
+        if (this.filtered && frame.from < this.version) return "apply";
         return frame.from > this.version ? "ahead" : "overlap";
     }
   }

@@ -170,3 +170,24 @@ test("before any state, frames are kept", () => {
   assert.deepEqual(out.updates.map((u) => u.change.version), [3, 4]);
   assert.deepEqual(r.state, { n: 4 });
 });
+
+test("a resume to a version already held (the fan-out was faster) is a duplicate", () => {
+  const r = holding(5);
+  r.awaiting = 2;
+  const out = r.subscribed({ type: "subscribed", id: 2, actor: A, epoch: E, version: 5, resumed: true, from: 3, patch: [set("/n", 5)] });
+  assert.equal(out.resync, "none");
+  assert.equal(r.version, 5);
+  assert.deepEqual(r.state, { n: 5 });
+});
+
+test("a filtered delta applies from any held version in [from, to)", () => {
+  const r = new Replica(true);
+  r.awaiting = 1;
+  r.subscribed(fresh({ n: 5 }, 9));
+  const out = r.receive(delta(5, 12, [set("/n", 12)]));
+  assert.equal(out.resync, "none");
+  assert.equal(r.version, 12);
+  assert.deepEqual(r.state, { n: 12 });
+  const unfiltered = holding(9);
+  assert.equal(unfiltered.receive(delta(5, 12, [set("/n", 12)])).resync, "since", "unfiltered: an overlap");
+});
