@@ -43,7 +43,7 @@ impl StreamReader {
     /// Every record written before this call and not returned yet, in stream order.
     pub async fn read_new(&mut self) -> Vec<EventRecord> {
         assert!(
-            self.esm.wait_idle(Duration::from_secs(30)).await,
+            self.esm.wait_idle(Duration::from_secs(120)).await,
             "the stream was read in time"
         );
         std::mem::take(&mut *self.collected.lock().unwrap_or_else(PoisonError::into_inner))
