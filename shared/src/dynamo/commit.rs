@@ -74,7 +74,13 @@ impl DynamoStore {
                 .await
                 .map(drop)
                 .map_err(|e| classify("UpdateItem", e)),
-            OpWrite::Check { .. } => unreachable!("a lone condition check goes through a transaction"),
+            // `commit_ops` sends a lone check as a transaction; never reached.
+            OpWrite::Check { .. } => {
+                return Err(Error::Corrupt {
+                    what: "conditional write",
+                    detail: "a condition check alone is not a request".into(),
+                })
+            }
         };
         match result {
             Ok(()) => Ok(Committed::Done),
