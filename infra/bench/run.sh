@@ -83,6 +83,20 @@ cargo bench -p statecast-tests --bench contention -- 20 2>/dev/null | sed -n '/^
   || { echo "(the contention bench failed)" | tee -a "$out"; failed=1; }
 printf '```\n' >>"$out"
 
+section "Coalescing: frames and bytes per subscriber, one hot actor"
+echo "One todo actor changed ~100 times a second through local mode's real sockets, with and without coalescing a batch's changes of one actor into one frame; every subscriber must end at the last version." >>"$out"
+echo >>"$out"
+printf '`cargo bench -p statecast-tests --bench coalescing -- %s 3`\n\n```\n' "$big" >>"$out"
+cargo bench -p statecast-tests --bench coalescing -- "$big" 3 2>/dev/null | sed -n '/^one todo actor/,$p' | tee -a "$out" \
+  || { echo "(the coalescing bench failed)" | tee -a "$out"; failed=1; }
+printf '```\n' >>"$out"
+
+section "Resume: bytes saved, requests and bytes per change (exact counts)"
+printf '`cargo bench -p statecast-tests --bench resume_cost`\n\n```\n' >>"$out"
+cargo bench -p statecast-tests --bench resume_cost 2>/dev/null | sed -n '/^1,000-item/,$p' | tee -a "$out" \
+  || { echo "(the resume bench failed)" | tee -a "$out"; failed=1; }
+printf '```\n' >>"$out"
+
 section "Deployment size (cargo lambda build --release --arm64 --output-format zip)"
 if command -v cargo-lambda >/dev/null 2>&1; then
   start=$(date +%s)
