@@ -188,7 +188,11 @@ fn fan_out_batch(c: &mut Criterion) {
         sender.clone(),
         DisconnectService::new(store.clone(), store.clone()),
         registry.clone(),
-        Settings::default(),
+        // One frame per record, as before coalescing, so the figures compare across runs.
+        Settings {
+            coalesce: false,
+            ..Settings::default()
+        },
     );
     let records = batch();
     assert_eq!(records.len(), RECORDS);
@@ -240,7 +244,11 @@ fn fan_out_batch(c: &mut Criterion) {
         Arc::new(LatentSender),
         DisconnectService::new(store.clone(), store.clone()),
         registry.clone(),
-        Settings::default(),
+        // One frame per record, as before coalescing, so the figures compare across runs.
+        Settings {
+            coalesce: false,
+            ..Settings::default()
+        },
     );
     let mut group = c.benchmark_group("fanout_with_10ms_posts");
     group.sample_size(20);
