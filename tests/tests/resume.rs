@@ -294,19 +294,7 @@ async fn coalesced_frames_rebuild_the_stored_state_under_random_operations() {
             }
         }
         // The round's records in batches of random sizes, as the mapping may cut them.
-        let records = stream.read_new().await;
-        let mut rest = records.as_slice();
-        while !rest.is_empty() {
-            let size = (1 + rng.next() as usize % 10).min(rest.len());
-            let (batch, after) = rest.split_at(size);
-            rest = after;
-            let mut event = aws_lambda_events::dynamodb::Event::default();
-            event.records = batch.to_vec();
-            let response = statecast_fanout::handler(&fanout, lambda_event(event))
-                .await
-                .expect("handler");
-            assert!(response.batch_item_failures.is_empty());
-        }
+        fan_out_in_batches(&fanout, stream.read_new().await, &mut rng, 10).await;
         for (i, (_, follower)) in replicas.iter_mut().enumerate() {
             let got = sender.frames_to(&connections[i]);
             frames += got.len();
@@ -345,6 +333,27 @@ async fn fan_out_all(
     let frames = to.iter().map(|c| sender.frames_to(c)).collect();
     sender.clear();
     frames
+}
+
+/// Runs the fan-out over `records` in batches of 1 to `max` records, as the mapping may cut them.
+async fn fan_out_in_batches(
+    fanout: &statecast::service::FanoutService,
+    records: Vec<aws_lambda_events::dynamodb::EventRecord>,
+    rng: &mut Lcg,
+    max: usize,
+) {
+    let mut rest = records.as_slice();
+    while !rest.is_empty() {
+        let size = (1 + rng.next() as usize % max).min(rest.len());
+        let (batch, after) = rest.split_at(size);
+        rest = after;
+        let mut event = aws_lambda_events::dynamodb::Event::default();
+        event.records = batch.to_vec();
+        let response = statecast_fanout::handler(fanout, lambda_event(event))
+            .await
+            .expect("handler");
+        assert!(response.batch_item_failures.is_empty());
+    }
 }
 
 /// A client following the protocol's rule for one actor.
@@ -460,18 +469,7 @@ async fn filtered_subscribers_hold_the_projection_under_random_operations() {
             .await;
             operations += 1;
         }
-        let records = stream.read_new().await;
-        let mut rest = records.as_slice();
-        while !rest.is_empty() {
-            let size = (1 + rng.next() as usize % 6).min(rest.len());
-            let (batch, after) = rest.split_at(size);
-            rest = after;
-            let mut event = aws_lambda_events::dynamodb::Event::default();
-            event.records = batch.to_vec();
-            statecast_fanout::handler(&fanout, lambda_event(event))
-                .await
-                .expect("handler");
-        }
+        fan_out_in_batches(&fanout, stream.read_new().await, &mut rng, 6).await;
         let got: Vec<Vec<Value>> = followers.iter().map(|(c, _, _)| sender.frames_to(c)).collect();
         assert_eq!(got[2], got[3], "the same filter gets the same frames");
         quiet += got.iter().filter(|frames| frames.is_empty()).count();
