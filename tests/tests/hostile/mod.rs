@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use futures::SinkExt;
 use serde_json::{json, Value};
-use statecast::dynamo::DynamoStore;
 use statecast::ids::{ActorKey, ConnectionId};
 use statecast::ports::SubscriptionStore;
 use statecast_local::{LocalOptions, LocalStack};
@@ -19,17 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// How long a test waits for a condition before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
-/// On an ephemeral port, with its own tables; against the external endpoint when the harness
-/// is switched to one.
-pub async fn start(options: LocalOptions) -> LocalStack {
-    let options = LocalOptions {
-        port: 0,
-        dynamodb_endpoint: statecast_tests::external_endpoint(),
-        table_prefix: statecast_tests::unique_prefix(),
-        ..options
-    };
-    LocalStack::start(options).await.expect("local stack starts")
-}
+pub use statecast_tests::local::{start_local as start, store};
 
 /// On an ephemeral port with its own tables, always on the embedded engine (for what only it
 /// has, such as the stream trimmer).
@@ -41,10 +30,6 @@ pub async fn start_embedded(options: LocalOptions) -> LocalStack {
         ..options
     };
     LocalStack::start(options).await.expect("local stack starts")
-}
-
-pub fn store(stack: &LocalStack) -> DynamoStore {
-    DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.tables.clone())
 }
 
 /// Waits until `condition` holds, checking every few milliseconds; panics after [`DEADLINE`].
