@@ -16,9 +16,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Map, Value};
 use statecast::delta::serialized_len;
 use statecast::ids::{ActorKey, ConnectionId, Epoch, Version};
-use statecast::ports::{ConnectionStore, SubscriberPage, SubscriptionStore};
-use statecast::records::{ActorRecord, ConnectionRecord, SubscriptionRecord};
-use statecast::service::{DisconnectService, FanoutOutcome, FanoutService, Settings};
+use statecast::ports::{ConnectionStore, Held, SubscriberPage, SubscriptionStore};
+use statecast::records::{ActorRecord, ConnectionRecord, MemberRecord, SubscriptionRecord};
+use statecast::service::{DisconnectService, FanoutOutcome, FanoutService, RateLimit, Settings};
 use statecast::stream_events::actor_stream_item;
 use statecast::testing::RecordingSender;
 use std::hint::black_box;
@@ -40,11 +40,19 @@ struct InMemorySubscriptions(HashMap<ActorKey, Vec<ConnectionId>>);
 
 #[async_trait]
 impl SubscriptionStore for InMemorySubscriptions {
-    async fn put_subscription(&self, _: &SubscriptionRecord) -> statecast::Result<()> {
+    async fn put_subscription(&self, _: &SubscriptionRecord) -> statecast::Result<Option<MemberRecord>> {
         unreachable!("the fan-out never subscribes")
     }
-    async fn delete_subscription(&self, _: &ActorKey, _: &ConnectionId) -> statecast::Result<()> {
+    async fn delete_subscription(&self, _: &ActorKey, _: &ConnectionId) -> statecast::Result<Option<MemberRecord>> {
         unreachable!("no subscriber is gone in this batch")
+    }
+    async fn update_presence(
+        &self,
+        _: &ActorKey,
+        _: &ConnectionId,
+        _: &str,
+    ) -> statecast::Result<Option<MemberRecord>> {
+        unreachable!("the fan-out never changes presence")
     }
     async fn subscribers(&self, actor: &ActorKey, after: Option<&ConnectionId>) -> statecast::Result<SubscriberPage> {
         assert!(after.is_none(), "every actor's subscribers fit one page");
@@ -53,7 +61,7 @@ impl SubscriptionStore for InMemorySubscriptions {
             ..SubscriberPage::default()
         })
     }
-    async fn subscriptions_of(&self, _: &ConnectionId) -> statecast::Result<Vec<ActorKey>> {
+    async fn subscriptions_of(&self, _: &ConnectionId) -> statecast::Result<Vec<Held>> {
         unreachable!("no subscriber is gone in this batch")
     }
     async fn delete_subscriptions(&self, _: &ConnectionId, _: &[ActorKey]) -> statecast::Result<()> {
@@ -71,6 +79,9 @@ impl ConnectionStore for InMemorySubscriptions {
     }
     async fn delete_connection(&self, _: &ConnectionId) -> statecast::Result<()> {
         unreachable!("no subscriber is gone in this batch")
+    }
+    async fn admit(&self, _: &ConnectionId, _: &RateLimit, _: i64) -> statecast::Result<ConnectionRecord> {
+        unreachable!("the fan-out never broadcasts")
     }
 }
 
@@ -186,7 +197,7 @@ fn fan_out_batch(c: &mut Criterion) {
     let service = FanoutService::new(
         store.clone(),
         sender.clone(),
-        DisconnectService::new(store.clone(), store.clone()),
+        DisconnectService::new(store.clone(), store.clone(), None, 1),
         registry.clone(),
         // One frame per record, as before coalescing, so the figures compare across runs.
         Settings {
@@ -242,7 +253,7 @@ fn fan_out_batch(c: &mut Criterion) {
     let latent = FanoutService::new(
         store.clone(),
         Arc::new(LatentSender),
-        DisconnectService::new(store.clone(), store.clone()),
+        DisconnectService::new(store.clone(), store.clone(), None, 1),
         registry.clone(),
         // One frame per record, as before coalescing, so the figures compare across runs.
         Settings {

@@ -4,7 +4,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use statecast::protocol::{parse_client_message, ClientMessage, ProtocolError};
 use std::hint::black_box;
 
-const FRAMES: [(&str, &str); 7] = [
+const FRAMES: [(&str, &str); 9] = [
     ("subscribe", r#"{"action":"subscribe","id":1,"actor":"todo/groceries"}"#),
     (
         "unsubscribe",
@@ -27,6 +27,14 @@ const FRAMES: [(&str, &str); 7] = [
         "workflow.status",
         r#"{"action":"workflow.status","id":8,"workflowId":"order-1"}"#,
     ),
+    (
+        "presence.update",
+        r#"{"action":"presence.update","id":9,"actor":"todo/groceries","presence":{"name":"ann","cursor":[3,4]}}"#,
+    ),
+    (
+        "broadcast",
+        r#"{"action":"broadcast","id":10,"actor":"todo/groceries","event":"cursor","payload":{"x":3,"y":4}}"#,
+    ),
 ];
 
 /// Valid JSON whose `call` lacks `method`: refused only after the full parse.
@@ -41,6 +49,8 @@ fn kind(message: &ClientMessage) -> &'static str {
         ClientMessage::WorkflowStart { .. } => "workflow.start",
         ClientMessage::WorkflowCancel { .. } => "workflow.cancel",
         ClientMessage::WorkflowStatus { .. } => "workflow.status",
+        ClientMessage::PresenceUpdate { .. } => "presence.update",
+        ClientMessage::Broadcast { .. } => "broadcast",
     }
 }
 

@@ -105,8 +105,8 @@ pub struct Services {
     stores: Stores,
     settings: Settings,
     workflows: Arc<WorkflowService>,
-    /// `@connections`, for `$default` replies sent in parts.
-    replies: Option<Arc<dyn ConnectionSender>>,
+    /// `@connections`: `$default` replies sent in parts, broadcasts and presence changes.
+    sender: Option<Arc<dyn ConnectionSender>>,
 }
 
 impl Services {
@@ -133,13 +133,14 @@ impl Services {
             stores,
             settings,
             workflows,
-            replies: None,
+            sender: None,
         }
     }
 
-    /// `$default` posts replies over the message limit in parts through `sender`.
-    pub fn with_reply_sender(mut self, sender: Arc<dyn ConnectionSender>) -> Self {
-        self.replies = Some(sender);
+    /// `$default` and `$disconnect` post through `sender` (`@connections`): replies over the
+    /// message limit in parts, broadcasts, and presence joins, updates and leaves.
+    pub fn with_sender(mut self, sender: Arc<dyn ConnectionSender>) -> Self {
+        self.sender = Some(sender);
         self
     }
 
@@ -150,7 +151,16 @@ impl Services {
 
     /// `$disconnect`, and the clean-up of connections a post found gone.
     pub fn disconnect(&self) -> DisconnectService {
-        DisconnectService::new(self.stores.connections.clone(), self.stores.subscriptions.clone())
+        self.disconnect_posting(self.sender.clone())
+    }
+
+    fn disconnect_posting(&self, sender: Option<Arc<dyn ConnectionSender>>) -> DisconnectService {
+        DisconnectService::new(
+            self.stores.connections.clone(),
+            self.stores.subscriptions.clone(),
+            sender,
+            self.settings.send_concurrency,
+        )
     }
 
     /// `$default`: every client message.
@@ -161,7 +171,7 @@ impl Services {
             self.workflows.clone(),
             self.settings.clone(),
         );
-        match &self.replies {
+        match &self.sender {
             Some(sender) => service.with_sender(sender.clone()),
             None => service,
         }
@@ -171,8 +181,8 @@ impl Services {
     pub fn fanout(&self, sender: Arc<dyn ConnectionSender>) -> FanoutService {
         FanoutService::new(
             self.stores.subscriptions.clone(),
-            sender,
-            self.disconnect(),
+            sender.clone(),
+            self.disconnect_posting(Some(sender)),
             self.actors.clone(),
             self.settings.clone(),
         )

@@ -50,7 +50,8 @@ impl Config {
     /// Reads `CONNECTIONS_TABLE`, `SUBSCRIPTIONS_TABLE`, `ACTORS_TABLE`, `WORKFLOWS_TABLE`,
     /// `CALLS_TABLE` (required), and the
     /// optional `CONNECTIONS_ENDPOINT`, `DEFAULT_TENANT`, `CALL_RETRY_BUDGET_MS`,
-    /// `MAX_STATE_BYTES`, `SEND_CONCURRENCY`, `CONNECTION_TTL_SECONDS`.
+    /// `MAX_STATE_BYTES`, `SEND_CONCURRENCY`, `CONNECTION_TTL_SECONDS`, `BROADCAST_RATE_MAX`,
+    /// `BROADCAST_RATE_WINDOW_MS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let tables = TableNames {
             connections: var("CONNECTIONS_TABLE")?,
@@ -77,6 +78,12 @@ impl Config {
         }
         if let Some(n) = number("CONNECTION_TTL_SECONDS")? {
             settings.connection_ttl = Duration::from_secs(n);
+        }
+        if let Some(n) = number("BROADCAST_RATE_MAX")? {
+            settings.broadcast_rate.max = n;
+        }
+        if let Some(n) = number("BROADCAST_RATE_WINDOW_MS")? {
+            settings.broadcast_rate.window = Duration::from_millis(n);
         }
         Ok(Self {
             tables,

@@ -22,6 +22,17 @@ impl ApiGatewaySender {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
+
+    /// A sender on `sdk`'s region and credentials, posting to `endpoint` (the stage URL).
+    pub fn on_endpoint<C>(sdk: C, endpoint: &str) -> Self
+    where
+        aws_sdk_apigatewaymanagement::config::Builder: From<C>,
+    {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .build();
+        Self::new(Client::from_conf(config))
+    }
 }
 
 #[async_trait]

@@ -42,6 +42,19 @@ pub enum Error {
     KeyReused { key: String, first: String },
     #[error("{0}")]
     TooLarge(String),
+    /// The connection sent more broadcasts and presence changes than its limit allows.
+    #[error("this connection may send at most {max} broadcasts and presence changes per {window_ms} ms; retry in {retry_after_ms} ms")]
+    TooFast {
+        max: u32,
+        window_ms: u64,
+        retry_after_ms: u64,
+    },
+    /// A broadcast to an actor the sender has not subscribed to.
+    #[error("subscribe to {0} before broadcasting to it")]
+    NotSubscribed(String),
+    /// A presence update in an actor whose presence the connection has not joined.
+    #[error("join the presence of {0} first (subscribe with `presence`)")]
+    NotMember(String),
     #[error("connection {0} is gone")]
     ConnectionGone(ConnectionId),
     /// A stored item or stream record that does not decode; retrying cannot help.
@@ -78,14 +91,14 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Protocol(_) | Error::Id(_) => ErrorCode::BadRequest,
-            Error::CrossTenant(_) => ErrorCode::Forbidden,
+            Error::CrossTenant(_) | Error::NotSubscribed(_) | Error::NotMember(_) => ErrorCode::Forbidden,
             Error::Unauthorized(_) | Error::UnknownConnection => ErrorCode::Unauthorized,
             Error::UnknownActorType(_) | Error::UnknownWorkflow(_) | Error::WorkflowNotFound(_) => ErrorCode::NotFound,
             Error::Actor(e) => e.code,
             Error::VersionConflict(_) | Error::AlreadyTaken(_) | Error::CallRecorded(_) | Error::KeyReused { .. } => {
                 ErrorCode::Conflict
             }
-            Error::Throttled { .. } => ErrorCode::RateLimited,
+            Error::Throttled { .. } | Error::TooFast { .. } => ErrorCode::RateLimited,
             Error::TooLarge(_) => ErrorCode::TooLarge,
             Error::ConnectionGone(_) | Error::Corrupt { .. } | Error::Dependency { .. } => ErrorCode::Internal,
         }
@@ -94,12 +107,23 @@ impl Error {
     /// The `error` frame a client gets. Internal details stay in the logs; the client gets
     /// the Lambda request id to quote instead.
     pub fn to_reply(&self, id: Option<RequestId>, request_id: &str) -> ServerMessage {
-        let message = match self.code() {
-            ErrorCode::Internal => format!("internal error; request id {request_id}"),
-            ErrorCode::RateLimited => format!("the service is busy; retry later (request id {request_id})"),
+        let message = match (self, self.code()) {
+            (_, ErrorCode::Internal) => format!("internal error; request id {request_id}"),
+            (Error::TooFast { .. }, _) => self.to_string(),
+            (_, ErrorCode::RateLimited) => format!("the service is busy; retry later (request id {request_id})"),
             _ => self.to_string(),
         };
-        ServerMessage::error(id, self.code(), message)
+        let mut reply = ServerMessage::error(id, self.code(), message);
+        if let (
+            Error::TooFast { retry_after_ms, .. },
+            ServerMessage::Error {
+                retry_after_ms: hint, ..
+            },
+        ) = (self, &mut reply)
+        {
+            *hint = Some(*retry_after_ms);
+        }
+        reply
     }
 }
 

@@ -46,6 +46,7 @@ pub mod error;
 pub mod ids;
 pub mod lambda_events;
 pub mod ports;
+pub mod presence;
 pub mod projection;
 pub mod protocol;
 pub mod records;

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::ids::{ActorKey, ConnectionId, Version};
-use crate::records::{ActorRecord, CallRecord, ConnectionRecord, SubscriptionRecord};
+use crate::records::{ActorRecord, CallRecord, ConnectionRecord, MemberRecord, SubscriptionRecord};
+use crate::service::RateLimit;
 use crate::workflow::model::WorkflowWrite;
 
 #[async_trait]
@@ -17,6 +18,11 @@ pub trait ConnectionStore: Send + Sync {
     /// A strongly consistent read.
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>>;
     async fn delete_connection(&self, id: &ConnectionId) -> Result<()>;
+    /// Counts one rate-limited message (broadcast, presence change) against `limit` and
+    /// returns the connection, in one write. Fails with [`crate::Error::TooFast`] when the
+    /// connection is over its limit (nothing counted) and
+    /// [`crate::Error::UnknownConnection`] when it is not registered.
+    async fn admit(&self, id: &ConnectionId, limit: &RateLimit, now_millis: i64) -> Result<ConnectionRecord>;
 }
 
 /// One page of an actor's subscribers and where the next page starts.
@@ -26,16 +32,36 @@ pub struct SubscriberPage {
     pub next: Option<ConnectionId>,
     /// The `paths` of the subscribers on this page that filter (the others get everything).
     pub filters: HashMap<ConnectionId, Vec<String>>,
+    /// The subscribers on this page that joined the actor's presence.
+    pub members: Vec<(ConnectionId, MemberRecord)>,
+}
+
+/// A subscription one connection holds, as the by-connection index has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub actor: ActorKey,
+    /// Set when the connection is a member of the actor's presence.
+    pub member: Option<MemberRecord>,
 }
 
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
-    async fn put_subscription(&self, subscription: &SubscriptionRecord) -> Result<()>;
-    async fn delete_subscription(&self, actor: &ActorKey, connection: &ConnectionId) -> Result<()>;
+    /// Stores (or replaces) a subscription; returns the presence membership it replaced.
+    async fn put_subscription(&self, subscription: &SubscriptionRecord) -> Result<Option<MemberRecord>>;
+    /// Deletes a subscription; returns the presence membership it ended.
+    async fn delete_subscription(&self, actor: &ActorKey, connection: &ConnectionId) -> Result<Option<MemberRecord>>;
+    /// Replaces a member's presence metadata (JSON text) and counts one more `rev`; `None`
+    /// when `connection` is not a member of `actor`'s presence.
+    async fn update_presence(
+        &self,
+        actor: &ActorKey,
+        connection: &ConnectionId,
+        presence: &str,
+    ) -> Result<Option<MemberRecord>>;
     /// A strongly consistent page of `actor`'s subscribers, starting after `after`.
     async fn subscribers(&self, actor: &ActorKey, after: Option<&ConnectionId>) -> Result<SubscriberPage>;
     /// Every actor `connection` is subscribed to (read from the by-connection index).
-    async fn subscriptions_of(&self, connection: &ConnectionId) -> Result<Vec<ActorKey>>;
+    async fn subscriptions_of(&self, connection: &ConnectionId) -> Result<Vec<Held>>;
     /// Deletes the subscriptions of `connection` to each of `actors`, in batches.
     async fn delete_subscriptions(&self, connection: &ConnectionId, actors: &[ActorKey]) -> Result<()>;
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::{Epoch, Version};
+pub use crate::presence::{Member, PresenceEvent};
 
 /// A client's correlation id, echoed in the reply: a string or an integer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,42 @@ pub enum ClientMessage {
         /// the state on them and gets only the changes under them.
         #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "paths_field")]
         paths: Option<Vec<String>>,
+        /// Join the actor's presence with this metadata (an object of at most 1 KB): the
+        /// other subscribers are told, and the reply lists the members.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "presence_field"
+        )]
+        presence: Option<Value>,
+        /// List the members in the reply without joining.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        members: Option<bool>,
+    },
+    /// Replace this connection's presence metadata in `actor` (it must have joined);
+    /// answered with `sent`.
+    #[serde(rename = "presence.update")]
+    PresenceUpdate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        actor: String,
+        #[serde(deserialize_with = "presence_object")]
+        presence: Value,
+    },
+    /// Post `payload` to every subscriber of `actor` (the sender must be one) without
+    /// storing anything; answered with `sent`.
+    #[serde(rename = "broadcast", rename_all = "camelCase")]
+    Broadcast {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        actor: String,
+        #[serde(deserialize_with = "event_name")]
+        event: String,
+        #[serde(default)]
+        payload: Value,
+        /// Leave the sender out.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        exclude_self: bool,
     },
     /// Stop receiving changes of `actor`; answered with `unsubscribed`.
     #[serde(rename = "unsubscribe")]
@@ -110,7 +147,7 @@ pub enum ClientMessage {
 }
 
 /// The actions a client may send, for error messages and route tables.
-pub const ACTIONS: [&str; 7] = [
+pub const ACTIONS: [&str; 9] = [
     "subscribe",
     "unsubscribe",
     "call",
@@ -118,6 +155,8 @@ pub const ACTIONS: [&str; 7] = [
     "workflow.start",
     "workflow.cancel",
     "workflow.status",
+    "presence.update",
+    "broadcast",
 ];
 
 impl ClientMessage {
@@ -129,8 +168,36 @@ impl ClientMessage {
             | ClientMessage::Ping { id }
             | ClientMessage::WorkflowStart { id, .. }
             | ClientMessage::WorkflowCancel { id, .. }
-            | ClientMessage::WorkflowStatus { id, .. } => id.as_ref(),
+            | ClientMessage::WorkflowStatus { id, .. }
+            | ClientMessage::PresenceUpdate { id, .. }
+            | ClientMessage::Broadcast { id, .. } => id.as_ref(),
         }
+    }
+}
+
+/// `presence` of `subscribe`: an object, or absent.
+fn presence_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        value @ Value::Object(_) => Ok(Some(value)),
+        _ => Err(serde::de::Error::custom("`presence` must be a JSON object")),
+    }
+}
+
+/// `presence` of `presence.update`: an object.
+fn presence_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    presence_field(d)?.ok_or_else(|| serde::de::Error::custom("`presence` must be a JSON object"))
+}
+
+/// A broadcast's `event`: 1 to 64 characters.
+fn event_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(event) if !event.is_empty() && event.chars().count() <= crate::presence::MAX_EVENT_LEN => {
+            Ok(event)
+        }
+        _ => Err(serde::de::Error::custom(
+            "`event` must be a string of 1 to 64 characters",
+        )),
     }
 }
 
@@ -227,6 +294,12 @@ pub enum ServerMessage {
         from: Option<Version>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         patch: Option<Patch>,
+        /// The actor's presence members, when the client joined or asked for them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        members: Option<Vec<Member>>,
+        /// This connection's member id, when it joined.
+        #[serde(default, rename = "memberId", skip_serializing_if = "Option::is_none")]
+        member_id: Option<String>,
     },
     Unsubscribed {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,6 +338,29 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// A member of `actor`'s presence joined, changed its metadata or left.
+    Presence {
+        actor: String,
+        event: PresenceEvent,
+        member: Member,
+    },
+    /// An ephemeral message a subscriber of `actor` sent (connection `from`); never stored.
+    Broadcast {
+        actor: String,
+        event: String,
+        payload: Value,
+        from: String,
+    },
+    /// A broadcast or presence update went out to `recipients` subscribers; `member` is the
+    /// sender's membership after a presence update.
+    Sent {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        actor: String,
+        recipients: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        member: Option<Member>,
+    },
     /// One of `count` ordered parts of a frame over the message limit: the `data` of parts
     /// 0..count of one `message`, joined, is that frame's JSON text.
     Part {
@@ -278,6 +374,9 @@ pub enum ServerMessage {
         id: Option<RequestId>,
         code: ErrorCode,
         message: String,
+        /// For `rate_limited`: when a retry may succeed.
+        #[serde(default, rename = "retryAfterMs", skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 
@@ -287,6 +386,7 @@ impl ServerMessage {
             id,
             code,
             message: message.into(),
+            retry_after_ms: None,
         }
     }
 
@@ -349,6 +449,7 @@ impl ServerMessage {
             | ServerMessage::Unsubscribed { id, .. }
             | ServerMessage::Result { id, .. }
             | ServerMessage::Pong { id }
+            | ServerMessage::Sent { id, .. }
             | ServerMessage::Error { id, .. } => id.as_ref(),
             _ => None,
         }
@@ -364,6 +465,9 @@ impl ServerMessage {
             ServerMessage::Deleted { .. } => "deleted",
             ServerMessage::Pong { .. } => "pong",
             ServerMessage::Part { .. } => "part",
+            ServerMessage::Presence { .. } => "presence",
+            ServerMessage::Broadcast { .. } => "broadcast",
+            ServerMessage::Sent { .. } => "sent",
             ServerMessage::Error { .. } => "error",
         }
     }
@@ -447,7 +551,7 @@ pub enum ProtocolError {
     ActionNotString,
     #[error(
         "unknown action {0:?}; expected one of: subscribe, unsubscribe, call, ping, workflow.start, \
-         workflow.cancel, workflow.status"
+         workflow.cancel, workflow.status, presence.update, broadcast"
     )]
     UnknownAction(String),
     #[error("`id` must be a string of at most 128 bytes or an integer")]
@@ -574,6 +678,56 @@ mod tests {
     }
 
     #[test]
+    fn presence_and_broadcast_frames_are_checked_when_parsed() {
+        let join = parse_client_message(r#"{"action":"subscribe","actor":"todo/x","presence":{"name":"ann"}}"#);
+        assert!(
+            matches!(join, Ok(ClientMessage::Subscribe { presence: Some(_), .. })),
+            "{join:?}"
+        );
+        let update = parse_client_message(r#"{"action":"presence.update","id":2,"actor":"todo/x","presence":{}}"#);
+        assert!(matches!(update, Ok(ClientMessage::PresenceUpdate { .. })), "{update:?}");
+        let broadcast =
+            parse_client_message(r#"{"action":"broadcast","actor":"todo/x","event":"cursor","excludeSelf":true}"#);
+        assert_eq!(
+            broadcast,
+            Ok(ClientMessage::Broadcast {
+                id: None,
+                actor: "todo/x".into(),
+                event: "cursor".into(),
+                payload: Value::Null,
+                exclude_self: true,
+            })
+        );
+        for (text, field) in [
+            (
+                r#"{"action":"subscribe","actor":"todo/x","presence":"ann"}"#,
+                "`presence`",
+            ),
+            (r#"{"action":"presence.update","actor":"todo/x"}"#, "presence"),
+            (
+                r#"{"action":"presence.update","actor":"todo/x","presence":[1]}"#,
+                "`presence`",
+            ),
+            (r#"{"action":"broadcast","actor":"todo/x","event":""}"#, "`event`"),
+            (r#"{"action":"broadcast","actor":"todo/x"}"#, "event"),
+            (
+                r#"{"action":"broadcast","actor":"todo/x","event":"e","to":"all"}"#,
+                "`to`",
+            ),
+        ] {
+            let (_, error) = parse_err(text);
+            assert!(error.to_string().contains(field), "{text}: {error}");
+        }
+        let error = ServerMessage::Error {
+            id: None,
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            retry_after_ms: Some(250),
+        };
+        assert_eq!(serde_json::to_value(&error).expect("json")["retryAfterMs"], 250);
+    }
+
+    #[test]
     fn no_frame_over_the_message_limit_leaves() {
         let big = ServerMessage::Subscribed {
             id: Some(RequestId::Number(9)),
@@ -584,6 +738,8 @@ mod tests {
             resumed: None,
             from: None,
             patch: None,
+            members: None,
+            member_id: None,
         };
         let oversized = big.to_frame().expect_err("over the limit");
         assert_eq!(oversized.kind, "subscribed");

@@ -31,6 +31,25 @@ pub struct SubscriptionRecord {
     /// JSON Pointers the subscriber follows; `None`: the whole state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<String>>,
+    /// Set when the subscriber joined the actor's presence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberRecord>,
+}
+
+/// One presence membership, stored on its subscription (the `member` attribute, also
+/// projected into the by-connection index so `$disconnect` knows which rooms to tell).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberRecord {
+    /// New for every join, so a client can tell a re-join from a late copy of an old one.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The member's metadata as JSON text (at most [`crate::protocol::MAX_PRESENCE_BYTES`]).
+    pub presence: String,
+    pub joined_at: i64,
+    /// 1 at the join, one more for each update.
+    pub rev: u64,
 }
 
 /// DynamoDB's item size limit (attribute names and values): what one actor can hold.

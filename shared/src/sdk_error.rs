@@ -11,8 +11,9 @@ use crate::error::Error;
 /// A failed DynamoDB request, sorted by what the caller does next.
 #[derive(Debug)]
 pub(crate) enum DynamoFailure {
-    /// The request's condition expression did not hold.
-    ConditionFailed,
+    /// The request's condition expression did not hold; the item as it was, when the request
+    /// asked for it (`ReturnValuesOnConditionCheckFailure`) and the engine returned it.
+    ConditionFailed(Option<crate::dynamo::Item>),
     /// A transaction was cancelled: each item's reason code, in request order (`None` for
     /// an item that was fine). Reason codes are data of the API, not error messages.
     Cancelled(Vec<Option<String>>, Error),
@@ -23,7 +24,7 @@ impl DynamoFailure {
     /// The failure as an error, for callers that expect no condition to fail.
     pub(crate) fn into_error(self, operation: &'static str) -> Error {
         match self {
-            DynamoFailure::ConditionFailed => Error::Dependency {
+            DynamoFailure::ConditionFailed(_) => Error::Dependency {
                 operation,
                 retryable: false,
                 source: "a condition that should always hold failed".into(),
@@ -46,7 +47,7 @@ where
         source: Box::new(source),
     };
     match DynamoError::from(err) {
-        DynamoError::ConditionalCheckFailedException(_) => DynamoFailure::ConditionFailed,
+        DynamoError::ConditionalCheckFailedException(failed) => DynamoFailure::ConditionFailed(failed.item),
         DynamoError::TransactionCanceledException(cancelled) => {
             let reasons: Vec<Option<String>> = cancelled
                 .cancellation_reasons()
@@ -114,7 +115,7 @@ mod tests {
         let failed = PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build());
         assert!(matches!(
             classify("PutItem", answer(failed, 400)),
-            DynamoFailure::ConditionFailed
+            DynamoFailure::ConditionFailed(None)
         ));
     }
 

@@ -106,7 +106,7 @@ async fn cross_tenant_actor_keys_are_refused_and_store_nothing() {
         json!({"action":"unsubscribe","id":3,"actor":"tenant-b/todo/secret"}),
     ] {
         let reply = service.handle(&mallory, &frame.to_string(), "req").await;
-        let ServerMessage::Error { code, id, message } = reply else {
+        let ServerMessage::Error { code, id, message, .. } = reply else {
             panic!("expected an error, got {reply:?}")
         };
         assert_eq!(code, ErrorCode::Forbidden, "{message}");

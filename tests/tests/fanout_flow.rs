@@ -6,9 +6,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use statecast::delta;
 use statecast::ids::{ActorKey, ConnectionId};
-use statecast::ports::{ConnectionStore, SubscriberPage, SubscriptionStore};
+use statecast::ports::{ConnectionStore, Held, SubscriberPage, SubscriptionStore};
 use statecast::protocol::ServerMessage;
-use statecast::records::SubscriptionRecord;
+use statecast::records::{MemberRecord, SubscriptionRecord};
 use statecast::testing::RecordingSender;
 use statecast_tests::fixtures::lambda_event;
 use statecast_tests::Harness;
@@ -175,11 +175,19 @@ struct FailingFor {
 
 #[async_trait::async_trait]
 impl SubscriptionStore for FailingFor {
-    async fn put_subscription(&self, s: &SubscriptionRecord) -> statecast::Result<()> {
+    async fn put_subscription(&self, s: &SubscriptionRecord) -> statecast::Result<Option<MemberRecord>> {
         self.inner.put_subscription(s).await
     }
-    async fn delete_subscription(&self, a: &ActorKey, c: &ConnectionId) -> statecast::Result<()> {
+    async fn delete_subscription(&self, a: &ActorKey, c: &ConnectionId) -> statecast::Result<Option<MemberRecord>> {
         self.inner.delete_subscription(a, c).await
+    }
+    async fn update_presence(
+        &self,
+        a: &ActorKey,
+        c: &ConnectionId,
+        p: &str,
+    ) -> statecast::Result<Option<MemberRecord>> {
+        self.inner.update_presence(a, c, p).await
     }
     async fn subscribers(&self, a: &ActorKey, after: Option<&ConnectionId>) -> statecast::Result<SubscriberPage> {
         if a == &self.actor {
@@ -191,7 +199,7 @@ impl SubscriptionStore for FailingFor {
         }
         self.inner.subscribers(a, after).await
     }
-    async fn subscriptions_of(&self, c: &ConnectionId) -> statecast::Result<Vec<ActorKey>> {
+    async fn subscriptions_of(&self, c: &ConnectionId) -> statecast::Result<Vec<Held>> {
         self.inner.subscriptions_of(c).await
     }
     async fn delete_subscriptions(&self, c: &ConnectionId, a: &[ActorKey]) -> statecast::Result<()> {

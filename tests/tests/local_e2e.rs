@@ -137,6 +137,7 @@ async fn vanished_clients_are_cleaned_up_with(transport: ConnectionsTransport) {
         created_at: 0,
         expires_at: i64::MAX / 2,
         paths: None,
+        member: None,
     };
     store.put_subscription(&sub).await.expect("ghost subscription");
 

@@ -20,12 +20,17 @@ use statecast_local::workflows::{workflow_esm_config, WORKFLOW_FUNCTION_TIMEOUT}
 /// `every_variable_the_code_reads_is_set_for_its_function` until it is listed here and set in
 /// the template for those functions.
 const OPTIONAL_CONFIG_VARS: &[(&str, &[&str])] = &[
-    ("CONNECTIONS_ENDPOINT", &["statecast-fanout", "statecast-default"]),
+    (
+        "CONNECTIONS_ENDPOINT",
+        &["statecast-fanout", "statecast-default", "statecast-disconnect"],
+    ),
     ("DEFAULT_TENANT", &["statecast-connect"]),
     ("CONNECTION_TTL_SECONDS", &["statecast-connect"]),
     ("CALL_RETRY_BUDGET_MS", &["statecast-default"]),
     ("MAX_STATE_BYTES", &["statecast-default"]),
     ("SEND_CONCURRENCY", &["statecast-fanout"]),
+    ("BROADCAST_RATE_MAX", &["statecast-default"]),
+    ("BROADCAST_RATE_WINDOW_MS", &["statecast-default"]),
 ];
 
 /// Which route each function serves.
@@ -1077,7 +1082,20 @@ fn tables_match_table_specs() {
                     "{id} GSI keys"
                 );
                 let projection = at(index, &["Projection", "ProjectionType"]).and_then(text);
-                assert_eq!(projection, Some("KEYS_ONLY"), "{id} GSI projection");
+                let included: Vec<&str> = at(index, &["Projection", "NonKeyAttributes"])
+                    .map(one_or_many)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(text)
+                    .collect();
+                match spec.index_includes {
+                    [] => assert_eq!(projection, Some("KEYS_ONLY"), "{id} GSI projection"),
+                    _ => assert_eq!(
+                        (projection, included.as_slice()),
+                        (Some("INCLUDE"), spec.index_includes),
+                        "{id} GSI projection"
+                    ),
+                }
                 attributes.extend([pk, sk]);
             }
             None => assert!(indexes.is_empty(), "{id} has no GSI in TABLE_SPECS"),

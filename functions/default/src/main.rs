@@ -13,13 +13,9 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let mut services = Services::on_dynamodb(application()?, aws_sdk_dynamodb::Client::new(&sdk), &config);
-    // Replies over the 128 KB message limit go out in parts through `@connections`.
+    // Replies over the 128 KB message limit, broadcasts and presence go out through `@connections`.
     if let Some(endpoint) = &config.connections_endpoint {
-        let management = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
-            .endpoint_url(endpoint)
-            .build();
-        let sender = ApiGatewaySender::new(aws_sdk_apigatewaymanagement::Client::from_conf(management));
-        services = services.with_reply_sender(Arc::new(sender));
+        services = services.with_sender(Arc::new(ApiGatewaySender::on_endpoint(&sdk, endpoint)));
     }
     let service = services.message();
     run(service_fn(|event| statecast_default::handler(&service, event))).await

@@ -17,10 +17,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let management = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
-        .endpoint_url(config.require_connections_endpoint()?)
-        .build();
-    let sender = ApiGatewaySender::new(aws_sdk_apigatewaymanagement::Client::from_conf(management));
+    let sender = ApiGatewaySender::on_endpoint(&sdk, config.require_connections_endpoint()?);
     let services = Services::on_dynamodb(application()?, aws_sdk_dynamodb::Client::new(&sdk), &config);
     let service = services.fanout(Arc::new(sender));
     run(service_fn(|event| statecast_fanout::handler(&service, event))).await

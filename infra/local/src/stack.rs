@@ -24,7 +24,9 @@ use tracing::info;
 
 use crate::engine::{loopback_sdk_config, Engine, EngineError, StreamReader, StreamRetention};
 use crate::esm::{stream_arn, DynamoPositions, EsmConfig, EsmHandle, EventSourceMapping, PositionError, StreamHandler};
-use crate::gateway::{self, AuthorizerFn, ConnectionsTransport, Gateway, InProcessSender, Limits, Routes, WsHandler};
+use crate::gateway::{
+    self, AuthorizerFn, ConnectionsTransport, Gateway, InProcessSender, LateSender, Limits, Routes, WsHandler,
+};
 use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use statecast_authorizer::{AuthConfig, Authorizer};
 
@@ -156,15 +158,22 @@ impl LocalStack {
             None => options.dev_tenant.clone().map(TenantId::new).transpose()?,
         };
         let store = Arc::new(DynamoStore::new(dynamo.clone(), tables.clone()));
-        // `$default` posts replies over the message limit in parts through `@connections`,
-        // over HTTP with the SDK as deployed (the gateway it posts to is built from the routes).
+        // `$default` and `$disconnect` post (replies in parts, broadcasts, presence) through
+        // `@connections` with the fan-out's transport: over HTTP with the SDK as deployed, or
+        // in-process into the gateway (built from these routes, so attached below).
+        let late = LateSender::default();
+        let transport = options.connections_transport;
+        let sender: Arc<dyn ConnectionSender> = match transport {
+            ConnectionsTransport::InProcess => Arc::new(late.clone()),
+            ConnectionsTransport::Http => Arc::new(ApiGatewaySender::on_endpoint(&sdk, &connections_url)),
+        };
         let services = Services::new(
             options.application.clone(),
             Stores::all(store),
             settings,
             options.workflow_settings.clone(),
         )
-        .with_reply_sender(Arc::new(http_sender(&sdk, &connections_url)));
+        .with_sender(sender);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut routes = routes(&services);
         routes.authorizer = options.auth.clone().map(authorizer).transpose()?;
@@ -175,6 +184,7 @@ impl LocalStack {
             bound.to_string(),
             shutdown_rx.clone(),
         ));
+        late.attach(gateway.clone());
         let app = gateway::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Small frames must not wait for delayed ACKs (Nagle): API Gateway pushes them at once.
         let listener = gateway::LingeringListener::new(listener).tap_io(|tcp| {
@@ -188,7 +198,6 @@ impl LocalStack {
             let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
         });
 
-        let transport = options.connections_transport;
         let fanout = fanout_handler(&sdk, &connections_url, &gateway, transport, &services);
         let arn = stream_arn(&dynamo, &tables.actors)
             .await
@@ -310,14 +319,6 @@ fn authorizer(config: AuthConfig) -> Result<AuthorizerFn, statecast_authorizer::
     }))
 }
 
-/// The SDK's `PostToConnection` against this gateway's `@connections`, as deployed.
-fn http_sender(sdk: &SdkConfig, connections_url: &str) -> ApiGatewaySender {
-    let management = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
-        .endpoint_url(connections_url)
-        .build();
-    ApiGatewaySender::new(aws_sdk_apigatewaymanagement::Client::from_conf(management))
-}
-
 /// The fan-out Lambda's handler; its `@connections` posts go in-process or over HTTP.
 fn fanout_handler(
     sdk: &SdkConfig,
@@ -328,7 +329,7 @@ fn fanout_handler(
 ) -> StreamHandler {
     let sender: Arc<dyn ConnectionSender> = match transport {
         ConnectionsTransport::InProcess => Arc::new(InProcessSender::new(gateway.clone())),
-        ConnectionsTransport::Http => Arc::new(http_sender(sdk, connections_url)),
+        ConnectionsTransport::Http => Arc::new(ApiGatewaySender::on_endpoint(sdk, connections_url)),
     };
     let service = Arc::new(services.fanout(sender));
     Arc::new(move |event| {

@@ -84,7 +84,7 @@ impl DynamoStore {
         };
         match result {
             Ok(()) => Ok(Committed::Done),
-            Err(DynamoFailure::ConditionFailed) => Ok(Committed::Refused(0)),
+            Err(DynamoFailure::ConditionFailed(_)) => Ok(Committed::Refused(0)),
             Err(other) => Err(other.into_error("conditional write")),
         }
     }

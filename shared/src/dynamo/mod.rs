@@ -51,7 +51,7 @@ impl DynamoStore {
     }
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 fn to_item(value: &impl Serialize, what: &'static str) -> Result<Item> {
     serde_dynamo::to_item(value).map_err(|e| Error::Corrupt {

@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnValue, WriteRequest};
 
 use super::{from_item, s, to_item, DynamoStore, Item, SUBSCRIPTIONS_BY_CONNECTION};
 use crate::backoff;
 use crate::error::{Error, Result};
 use crate::ids::{ActorKey, ConnectionId};
-use crate::ports::{SubscriberPage, SubscriptionStore};
-use crate::records::SubscriptionRecord;
-use crate::sdk_error::dependency;
+use crate::ports::{Held, SubscriberPage, SubscriptionStore};
+use crate::records::{MemberRecord, SubscriptionRecord};
+use crate::sdk_error::{classify, dependency, DynamoFailure};
 
 /// BatchWriteItem's limit.
 const BATCH: usize = 25;
@@ -31,36 +31,87 @@ struct Subscriber {
     connection_id: ConnectionId,
     #[serde(default)]
     paths: Option<Vec<String>>,
+    #[serde(default)]
+    member: Option<MemberRecord>,
 }
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Subscribed {
     actor_key: ActorKey,
+    #[serde(default)]
+    member: Option<MemberRecord>,
+}
+
+/// The membership held by a subscription item a write returned (its old or new image).
+fn member_of(item: Option<Item>) -> Result<Option<MemberRecord>> {
+    #[derive(serde::Deserialize)]
+    struct Membership {
+        #[serde(default)]
+        member: Option<MemberRecord>,
+    }
+    match item {
+        Some(item) if item.contains_key("member") => Ok(from_item::<Membership>(item, "subscription")?.member),
+        _ => Ok(None),
+    }
 }
 
 #[async_trait]
 impl SubscriptionStore for DynamoStore {
-    async fn put_subscription(&self, subscription: &SubscriptionRecord) -> Result<()> {
-        self.client
+    async fn put_subscription(&self, subscription: &SubscriptionRecord) -> Result<Option<MemberRecord>> {
+        let output = self
+            .client
             .put_item()
             .table_name(&self.tables.subscriptions)
             .set_item(Some(to_item(subscription, "subscription")?))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(|e| dependency("PutItem subscription", e))?;
-        Ok(())
+        member_of(output.attributes)
     }
 
-    async fn delete_subscription(&self, actor: &ActorKey, connection: &ConnectionId) -> Result<()> {
-        self.client
+    async fn delete_subscription(&self, actor: &ActorKey, connection: &ConnectionId) -> Result<Option<MemberRecord>> {
+        let output = self
+            .client
             .delete_item()
             .table_name(&self.tables.subscriptions)
             .set_key(Some(subscription_key(actor, connection)))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(|e| dependency("DeleteItem subscription", e))?;
-        Ok(())
+        member_of(output.attributes)
+    }
+
+    async fn update_presence(
+        &self,
+        actor: &ActorKey,
+        connection: &ConnectionId,
+        presence: &str,
+    ) -> Result<Option<MemberRecord>> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.tables.subscriptions)
+            .set_key(Some(subscription_key(actor, connection)))
+            .update_expression("SET #member.#presence = :presence, #member.#rev = #member.#rev + :one")
+            .condition_expression("attribute_exists(#member)")
+            .expression_attribute_names("#member", "member")
+            .expression_attribute_names("#presence", "presence")
+            .expression_attribute_names("#rev", "rev")
+            .expression_attribute_values(":presence", s(presence))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match updated {
+            Ok(output) => member_of(output.attributes),
+            Err(e) => match classify("UpdateItem subscription presence", e) {
+                DynamoFailure::ConditionFailed(_) => Ok(None),
+                other => Err(other.into_error("UpdateItem subscription presence")),
+            },
+        }
     }
 
     async fn subscribers(&self, actor: &ActorKey, after: Option<&ConnectionId>) -> Result<SubscriberPage> {
@@ -70,8 +121,9 @@ impl SubscriptionStore for DynamoStore {
             .table_name(&self.tables.subscriptions)
             .key_condition_expression("actorKey = :actor")
             .expression_attribute_values(":actor", s(actor.to_string()))
-            .projection_expression("connectionId, #paths")
+            .projection_expression("connectionId, #paths, #member")
             .expression_attribute_names("#paths", "paths")
+            .expression_attribute_names("#member", "member")
             .consistent_read(true)
             .limit(self.page_size)
             .set_exclusive_start_key(after.map(|c| subscription_key(actor, c)))
@@ -84,6 +136,9 @@ impl SubscriptionStore for DynamoStore {
             if let Some(paths) = subscriber.paths {
                 page.filters.insert(subscriber.connection_id.clone(), paths);
             }
+            if let Some(member) = subscriber.member {
+                page.members.push((subscriber.connection_id.clone(), member));
+            }
             page.connections.push(subscriber.connection_id);
         }
         let next = match output.last_evaluated_key {
@@ -94,7 +149,7 @@ impl SubscriptionStore for DynamoStore {
         Ok(page)
     }
 
-    async fn subscriptions_of(&self, connection: &ConnectionId) -> Result<Vec<ActorKey>> {
+    async fn subscriptions_of(&self, connection: &ConnectionId) -> Result<Vec<Held>> {
         let mut actors = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -110,7 +165,11 @@ impl SubscriptionStore for DynamoStore {
                 .await
                 .map_err(|e| dependency("Query subscriptions by connection", e))?;
             for item in output.items.unwrap_or_default() {
-                actors.push(from_item::<Subscribed>(item, "subscription")?.actor_key);
+                let held = from_item::<Subscribed>(item, "subscription")?;
+                actors.push(Held {
+                    actor: held.actor_key,
+                    member: held.member,
+                });
             }
             start = output.last_evaluated_key;
             if start.is_none() {

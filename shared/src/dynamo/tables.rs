@@ -49,8 +49,10 @@ pub struct TableSpec {
     pub role: &'static str,
     pub partition_key: &'static str,
     pub sort_key: Option<&'static str>,
-    /// (index name, partition key, sort key), projecting keys only.
+    /// (index name, partition key, sort key), projecting the keys and `index_includes`.
     pub index: Option<(&'static str, &'static str, &'static str)>,
+    /// Attributes besides the keys the index holds.
+    pub index_includes: &'static [&'static str],
     pub ttl_attribute: Option<&'static str>,
     /// Streams with NEW_AND_OLD_IMAGES.
     pub stream: bool,
@@ -62,6 +64,7 @@ pub const TABLE_SPECS: [TableSpec; 5] = [
         partition_key: "connectionId",
         sort_key: None,
         index: None,
+        index_includes: &[],
         ttl_attribute: Some("expiresAt"),
         stream: false,
     },
@@ -70,6 +73,7 @@ pub const TABLE_SPECS: [TableSpec; 5] = [
         partition_key: "actorKey",
         sort_key: Some("connectionId"),
         index: Some((SUBSCRIPTIONS_BY_CONNECTION, "connectionId", "actorKey")),
+        index_includes: &["member"],
         ttl_attribute: Some("expiresAt"),
         stream: false,
     },
@@ -78,6 +82,7 @@ pub const TABLE_SPECS: [TableSpec; 5] = [
         partition_key: "actorKey",
         sort_key: None,
         index: None,
+        index_includes: &[],
         ttl_attribute: None,
         stream: true,
     },
@@ -86,6 +91,7 @@ pub const TABLE_SPECS: [TableSpec; 5] = [
         partition_key: "workflowId",
         sort_key: Some("sk"),
         index: Some((WORKFLOWS_BY_DUE, "timerShard", "dueAt")),
+        index_includes: &[],
         ttl_attribute: None,
         stream: true,
     },
@@ -94,6 +100,7 @@ pub const TABLE_SPECS: [TableSpec; 5] = [
         partition_key: "callKey",
         sort_key: None,
         index: None,
+        index_includes: &[],
         ttl_attribute: Some("expiresAt"),
         stream: false,
     },
@@ -162,7 +169,13 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<()> {
                 .index_name(index)
                 .key_schema(key(pk, KeyType::Hash)?)
                 .key_schema(key(sk, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .projection(match spec.index_includes {
+                    [] => Projection::builder().projection_type(ProjectionType::KeysOnly).build(),
+                    included => Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(included.iter().map(|a| a.to_string()).collect()))
+                        .build(),
+                })
                 .build()
                 .map_err(build_error)?;
             request = request.global_secondary_indexes(gsi);

@@ -1,31 +1,46 @@
-//! `$disconnect` (and 410 cleanup): delete a connection and every subscription it holds.
+//! `$disconnect` (and 410 cleanup): delete a connection and every subscription it holds,
+//! telling the rooms it was a presence member of that it left.
 
 use std::sync::Arc;
 
-use crate::error::Result;
-use crate::ids::ConnectionId;
-use crate::ports::{ConnectionStore, SubscriptionStore};
+use tracing::warn;
+
+use crate::error::{chain, Result};
+use crate::ids::{ActorKey, ConnectionId};
+use crate::ports::{ConnectionSender, ConnectionStore, SubscriptionStore};
+use crate::service::rooms::Rooms;
 
 #[derive(Clone)]
 pub struct DisconnectService {
-    connections: Arc<dyn ConnectionStore>,
-    subscriptions: Arc<dyn SubscriptionStore>,
+    rooms: Rooms,
 }
 
 impl DisconnectService {
-    pub fn new(connections: Arc<dyn ConnectionStore>, subscriptions: Arc<dyn SubscriptionStore>) -> Self {
+    /// Built by [`crate::application::Services::disconnect`]. Without a `sender`, the rooms
+    /// a connection was a presence member of are not told it left.
+    pub fn new(
+        connections: Arc<dyn ConnectionStore>,
+        subscriptions: Arc<dyn SubscriptionStore>,
+        sender: Option<Arc<dyn ConnectionSender>>,
+        concurrency: usize,
+    ) -> Self {
         Self {
-            connections,
-            subscriptions,
+            rooms: Rooms::new(subscriptions, connections, sender, concurrency),
         }
     }
 
-    /// Deletes the subscriptions first and the connection last; returns how many
-    /// subscriptions went. Subscriptions the index has not seen yet are left to their TTL.
+    /// Deletes the subscriptions first (announcing member leaves) and the connection last;
+    /// returns how many subscriptions went. Subscriptions the index has not seen yet are
+    /// left to their TTL (or to the next post's 410).
     pub async fn disconnect(&self, connection: &ConnectionId) -> Result<usize> {
-        let actors = self.subscriptions.subscriptions_of(connection).await?;
-        self.subscriptions.delete_subscriptions(connection, &actors).await?;
-        self.connections.delete_connection(connection).await?;
-        Ok(actors.len())
+        self.rooms.remove(vec![connection.clone()], None).await
+    }
+
+    /// A post to `connection` for `actor` answered 410: the client left without a
+    /// `$disconnect` we saw. Failures are logged; TTL catches what is missed.
+    pub async fn remove_gone(&self, connection: &ConnectionId, actor: &ActorKey) {
+        if let Err(e) = self.rooms.remove(vec![connection.clone()], Some(actor)).await {
+            warn!(%connection, error = %chain(&e), "could not clean up a gone connection; TTL will");
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures::{stream, StreamExt};
-use tracing::{error, info_span, warn, Instrument};
+use tracing::{error, info_span, Instrument};
 
 use crate::batch::{run_key_groups, settle};
 
@@ -150,14 +150,7 @@ impl FanoutService {
 
     /// A 410 means the client left without a `$disconnect` we saw: drop it and all it held.
     async fn remove_gone(&self, key: &ActorKey, connection: &ConnectionId) {
-        let result = async {
-            self.subscriptions.delete_subscription(key, connection).await?;
-            self.cleanup.disconnect(connection).await
-        }
-        .await;
-        if let Err(e) = result {
-            warn!(%connection, error = %chain(&e), "could not clean up a gone connection; TTL will");
-        }
+        self.cleanup.remove_gone(connection, key).await;
     }
 }
 

@@ -10,8 +10,13 @@ use crate::application::Stores;
 use crate::error::{Error, Result};
 use crate::ids::{ActorAddress, ActorKey, ConnectionId, TenantId, Version};
 use crate::ports::{ActorStore, ConnectionSender, ConnectionStore, SubscriptionStore};
+use crate::presence::PresenceEvent;
 use crate::protocol::{parse_client_message, ClientMessage, ErrorCode, ServerMessage};
+use crate::records::{now_millis, ConnectionRecord};
+use crate::service::broadcast::Broadcast;
 use crate::service::key_lock::KeyLocks;
+use crate::service::rooms::Rooms;
+use crate::service::subscribe::Wants;
 use crate::service::Settings;
 use crate::workflow::WorkflowService;
 
@@ -113,14 +118,51 @@ impl MessageService {
                 actor,
                 since,
                 paths,
-            } => self.subscribe(&owner().await?, id, &actor, since, paths).await,
+                presence,
+                members,
+            } => {
+                // A join is a presence change: it counts against the connection's rate limit.
+                let owner = match &presence {
+                    Some(_) => self.admit(connection).await?,
+                    None => owner().await?,
+                };
+                let wants = Wants {
+                    since,
+                    paths,
+                    presence,
+                    members: members.unwrap_or(false),
+                };
+                self.subscribe(&owner, id, &actor, wants).await
+            }
             ClientMessage::Unsubscribe { id, actor } => {
                 let key = self.resolve(&owner().await?.tenant, &actor)?;
-                self.subscriptions.delete_subscription(&key, connection).await?;
+                if let Some(member) = self.subscriptions.delete_subscription(&key, connection).await? {
+                    self.rooms()
+                        .announce(&key, PresenceEvent::Leave, connection, &member, None)
+                        .await?;
+                }
                 Ok(ServerMessage::Unsubscribed {
                     id,
                     actor: key.address(),
                 })
+            }
+            ClientMessage::PresenceUpdate { id, actor, presence } => {
+                self.update_presence(connection, id, &actor, &presence).await
+            }
+            ClientMessage::Broadcast {
+                id,
+                actor,
+                event,
+                payload,
+                exclude_self,
+            } => {
+                let broadcast = Broadcast {
+                    actor,
+                    event,
+                    payload,
+                    exclude_self,
+                };
+                self.broadcast(connection, id, broadcast).await
             }
             ClientMessage::Call {
                 id,
@@ -195,6 +237,23 @@ impl MessageService {
         let key = ActorAddress::parse(actor)?.resolve(tenant)?;
         self.actor_type(&key)?;
         Ok(key)
+    }
+
+    /// The connection, after counting one broadcast or presence change against its limit.
+    pub(super) async fn admit(&self, connection: &ConnectionId) -> Result<ConnectionRecord> {
+        self.connections
+            .admit(connection, &self.settings.broadcast_rate, now_millis())
+            .await
+    }
+
+    /// The rooms of this service's actors, posting through its sender.
+    pub(super) fn rooms(&self) -> Rooms {
+        Rooms::new(
+            self.subscriptions.clone(),
+            self.connections.clone(),
+            self.sender.clone(),
+            self.settings.send_concurrency,
+        )
     }
 
     pub(super) fn actor_type(&self, key: &ActorKey) -> Result<&dyn crate::actor::DynActor> {

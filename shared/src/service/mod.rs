@@ -1,6 +1,7 @@
 //! Services: what the Lambda handlers (and the local gateway) call. Each takes only the ports
 //! it needs, so every function gets the least it must be allowed to touch.
 
+mod broadcast;
 mod call;
 mod connect;
 mod disconnect;
@@ -9,6 +10,8 @@ mod frames;
 mod idempotent;
 mod key_lock;
 mod message;
+mod presence;
+mod rooms;
 mod subscribe;
 
 use std::time::Duration;
@@ -45,6 +48,25 @@ pub struct Settings {
     /// Send a batch's consecutive changes of one actor as one frame (off: one frame per
     /// change, for comparison).
     pub coalesce: bool,
+    /// How many broadcasts and presence changes (joins, updates) one connection may send.
+    pub broadcast_rate: RateLimit,
+}
+
+/// At most `max` messages per `window` (fixed windows, counted in DynamoDB so every Lambda
+/// instance sees the same count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// The window `now_millis` falls in, and how long until the next one starts.
+    pub fn window_at(&self, now_millis: i64) -> (i64, u64) {
+        let width = self.window.as_millis().clamp(1, i64::MAX as u128) as i64;
+        let window = now_millis.div_euclid(width);
+        (window, ((window + 1) * width - now_millis) as u64)
+    }
 }
 
 impl Default for Settings {
@@ -59,6 +81,10 @@ impl Default for Settings {
             change_log: ChangeLogSettings::default(),
             call_key_retention: Duration::from_secs(24 * 3600),
             coalesce: true,
+            broadcast_rate: RateLimit {
+                max: 20,
+                window: Duration::from_secs(1),
+            },
         }
     }
 }

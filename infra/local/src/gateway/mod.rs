@@ -28,7 +28,7 @@ use tracing::{info, warn};
 pub use authorize::AuthorizerFn;
 pub use linger::{Lingering, LingeringListener, LINGER};
 pub use registry::{Registry, SLOW_CONSUMER};
-pub use sender::{ConnectionsTransport, InProcessSender};
+pub use sender::{ConnectionsTransport, InProcessSender, LateSender};
 
 /// A route's handler: an API Gateway WebSocket event in, a proxy response out.
 pub type WsHandler = Arc<

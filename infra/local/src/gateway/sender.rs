@@ -2,7 +2,7 @@
 //! or straight into the gateway's per-connection queue with the same answers.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use statecast::ids::ConnectionId;
@@ -54,6 +54,30 @@ impl ConnectionSender for InProcessSender {
             Ok(()) => Ok(()),
             Err(PostError::Gone) => Err(Error::ConnectionGone(to.clone())),
             Err(e @ PostError::TooLarge { .. }) => Err(Error::TooLarge(e.message(to.as_str()))),
+        }
+    }
+}
+
+/// An [`InProcessSender`] for handlers built before their gateway (the routes that post are
+/// part of it): set once the gateway exists; until then every post answers 410.
+#[derive(Clone, Default)]
+pub struct LateSender {
+    slot: Arc<OnceLock<InProcessSender>>,
+}
+
+impl LateSender {
+    /// Posts from now on go to `gateway` (the first call wins).
+    pub fn attach(&self, gateway: Arc<Gateway>) {
+        let _ = self.slot.set(InProcessSender::new(gateway));
+    }
+}
+
+#[async_trait]
+impl ConnectionSender for LateSender {
+    async fn send(&self, to: &ConnectionId, frame: &str) -> Result<()> {
+        match self.slot.get() {
+            Some(sender) => sender.send(to, frame).await,
+            None => Err(Error::ConnectionGone(to.clone())),
         }
     }
 }
