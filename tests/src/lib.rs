@@ -8,6 +8,7 @@
 pub mod fixtures;
 pub mod local;
 pub mod parts;
+pub mod presence_view;
 pub mod replica;
 pub mod request_log;
 pub mod stream_reader;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use statecast::app::application;
@@ -13,7 +14,7 @@ use statecast::application::{Services, Stores};
 use statecast::dynamo::DynamoStore;
 use statecast::ids::ActorKey;
 use statecast::ports::{ConnectionStore, SubscriptionStore};
-use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService};
+use statecast::service::{ConnectService, DisconnectService, FanoutService, MessageService, RateLimit, Settings};
 use statecast::testing::RecordingSender;
 use statecast::workflow::WorkflowSettings;
 use statecast_tests::connection;
@@ -37,12 +38,22 @@ impl Counted {
         let client = log.client(&h.sdk);
         let store = Arc::new(DynamoStore::new(client, h.tables.clone()));
         let sender = Arc::new(RecordingSender::new());
+        // One rate-limit window for the whole test (until 2070): a message opens a new window
+        // (one more UpdateItem) only when it is its connection's first.
+        let settings = Settings {
+            broadcast_rate: RateLimit {
+                max: 1000,
+                window: Duration::from_secs(100 * 365 * 24 * 3600),
+            },
+            ..h.settings.clone()
+        };
         let services = Services::new(
             application().expect("valid"),
             Stores::all(store),
-            h.settings.clone(),
+            settings,
             WorkflowSettings::default(),
-        );
+        )
+        .with_sender(sender.clone());
         Counted {
             connect: services.connect(),
             messages: services.message(),
@@ -73,6 +84,14 @@ struct Row {
     operation: String,
     dynamodb: Vec<String>,
     posts: usize,
+}
+
+impl Row {
+    /// The row with its requests sorted, for operations that make some of them at once.
+    fn unordered(mut self) -> Row {
+        self.dynamodb.sort();
+        self
+    }
 }
 
 fn promised(operation: &str, dynamodb: &[&str], posts: usize) -> Row {
@@ -225,6 +244,70 @@ async fn request_rows(h: &Harness, c: &Counted) -> Vec<Row> {
     rows
 }
 
+/// Presence and broadcast in a room of three members: a join, an update, a broadcast, a leave
+/// by `unsubscribe` and one by `$disconnect`. A join reads the actor and the room at once, so
+/// those rows are compared as sets of requests ([`Row::unordered`]).
+async fn presence_rows(c: &Counted) -> Vec<Row> {
+    let room = "todo/room";
+    for id in ["p-1", "p-2", "p-3"] {
+        connect(&c.connect, id).await;
+    }
+    for id in ["p-1", "p-2"] {
+        let join = json!({"action":"subscribe","actor":room,"presence":{"name":id}});
+        expect_reply(&c.messages, id, join, "subscribed").await;
+    }
+    let mut rows = Vec::new();
+    let join = json!({"action":"subscribe","actor":room,"presence":{"name":"p-3"}});
+    let (row, reply) = c
+        .cost(
+            "presence join (subscribe), 3rd member",
+            expect_reply(&c.messages, "p-3", join, "subscribed"),
+        )
+        .await;
+    assert_eq!(reply["members"].as_array().map(Vec::len), Some(3), "{reply}");
+    rows.push(row.unordered());
+    let update = json!({"action":"presence.update","actor":room,"presence":{"name":"p-3","away":true}});
+    let (row, reply) = c
+        .cost(
+            "presence.update, room of 3",
+            expect_reply(&c.messages, "p-3", update, "sent"),
+        )
+        .await;
+    assert_eq!(reply["member"]["rev"], 2, "{reply}");
+    rows.push(row);
+    let broadcast = json!({"action":"broadcast","actor":room,"event":"cursor","payload":{"x":1}});
+    let (row, reply) = c
+        .cost(
+            "broadcast, room of 3",
+            expect_reply(&c.messages, "p-3", broadcast, "sent"),
+        )
+        .await;
+    assert_eq!(reply["recipients"], 3, "{reply}");
+    rows.push(row);
+    let leave = json!({"action":"unsubscribe","actor":room});
+    let (row, _) = c
+        .cost(
+            "presence leave (unsubscribe), room of 3",
+            expect_reply(&c.messages, "p-2", leave, "unsubscribed"),
+        )
+        .await;
+    rows.push(row);
+    let (row, ()) = c
+        .cost("disconnect of a member, room of 2", disconnect(&c.disconnect, "p-3"))
+        .await;
+    rows.push(row);
+    let left: Vec<Value> = c.sender.frames_to(&connection("p-1"));
+    assert_eq!(left.len(), 1, "p-1 is told p-3 left: {left:?}");
+    assert_eq!(
+        (
+            left[0]["event"].as_str(),
+            left[0]["member"]["presence"]["name"].as_str()
+        ),
+        (Some("leave"), Some("p-3"))
+    );
+    rows
+}
+
 /// One change of `counter/fan-{n}`, fanned out to its `n` subscribers.
 async fn fan_out_row(h: &Harness, c: &Counted, stream: &mut statecast_tests::StreamReader, n: usize) -> Row {
     let actor = format!("counter/fan-{n}");
@@ -264,7 +347,8 @@ async fn fan_out_row(h: &Harness, c: &Counted, stream: &mut statecast_tests::Str
 /// Each operation makes exactly the DynamoDB requests and `@connections` posts the design
 /// promises: connect 1 PutItem; subscribe GetItem + PutItem + GetItem; a changing call 2 GetItem
 /// + 1 PutItem; a no-op call 2 GetItem; unsubscribe GetItem + DeleteItem; disconnect with 3
-/// subscriptions Query + BatchWriteItem + DeleteItem; fan-out to N ≤ 1000 1 Query + N posts.
+/// subscriptions Query + BatchWriteItem + DeleteItem; fan-out to N ≤ 1000 1 Query + N posts;
+/// presence and broadcast: one rate-limit UpdateItem, the room's Query and a post per member.
 #[tokio::test]
 async fn every_operation_costs_exactly_what_the_design_promises() {
     let h = Harness::start().await;
@@ -272,6 +356,7 @@ async fn every_operation_costs_exactly_what_the_design_promises() {
     let mut stream = h.actor_stream().await;
 
     let mut rows = request_rows(&h, &c).await;
+    rows.extend(presence_rows(&c).await);
     for n in [1, 10, 100] {
         rows.push(fan_out_row(&h, &c, &mut stream, n).await);
     }
@@ -294,6 +379,25 @@ async fn every_operation_costs_exactly_what_the_design_promises() {
             0,
         ),
         promised("disconnect holding 0 subscriptions", &["Query", "DeleteItem"], 0),
+        // The connection's first rate-limited message opens its window: 2 UpdateItem.
+        promised(
+            "presence join (subscribe), 3rd member",
+            &["UpdateItem", "UpdateItem", "PutItem", "GetItem", "Query"],
+            2,
+        )
+        .unordered(),
+        promised("presence.update, room of 3", &["UpdateItem", "UpdateItem", "Query"], 2),
+        promised("broadcast, room of 3", &["UpdateItem", "Query"], 3),
+        promised(
+            "presence leave (unsubscribe), room of 3",
+            &["GetItem", "DeleteItem", "Query"],
+            2,
+        ),
+        promised(
+            "disconnect of a member, room of 2",
+            &["Query", "BatchWriteItem", "DeleteItem", "Query"],
+            1,
+        ),
     ];
     for n in [1, 10, 100] {
         expected.push(promised(

@@ -251,6 +251,11 @@ impl LocalStack {
         self.gateway.connection_count()
     }
 
+    /// Loses `connection`'s `$disconnect` when it ends (see [`Gateway::lose_disconnect_of`]).
+    pub fn lose_disconnect_of(&self, connection: &str) {
+        self.gateway.lose_disconnect_of(connection);
+    }
+
     /// Closes every socket (each gets its `$disconnect`), stops the gateway, the stream
     /// poller and the sweeper, and closes the engine (flushing its SQLite file).
     pub async fn shutdown(self) {

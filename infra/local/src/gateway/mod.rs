@@ -91,6 +91,8 @@ pub struct Gateway {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Marked after every route integration returns: it may have written to a table.
     pub(crate) routed: watch::Sender<()>,
+    /// Connections whose `$disconnect` is to be lost (as API Gateway may lose one), for tests.
+    pub(crate) lost_disconnects: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Gateway {
@@ -109,7 +111,17 @@ impl Gateway {
             registry: Registry::default(),
             shutdown,
             routed: watch::Sender::new(()),
+            lost_disconnects: Default::default(),
         }
+    }
+
+    /// When `connection` ends, skip its `$disconnect` (API Gateway delivers it on a best-effort
+    /// basis): the backend then learns it is gone only from a post that answers 410.
+    pub fn lose_disconnect_of(&self, connection: &str) {
+        self.lost_disconnects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(connection.to_owned());
     }
 
     /// Changes each time a route integration (`$default` or a custom route) has returned, so

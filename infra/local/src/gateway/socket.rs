@@ -47,6 +47,16 @@ pub async fn run(gateway: Arc<Gateway>, connection: Arc<Connection>, socket: Web
 
 /// Runs `$disconnect` and forgets the connection.
 pub async fn disconnect(gateway: &Gateway, connection: &Connection, code: u16, reason: &str) {
+    let lost = gateway
+        .lost_disconnects
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&connection.id);
+    if lost {
+        debug!(connection = %connection.id, "losing this $disconnect, as asked");
+        gateway.registry.remove(&connection.id);
+        return;
+    }
     let event = events::disconnect(gateway, connection, code, reason);
     if let Err(e) = (gateway.routes.disconnect)(event).await {
         warn!(connection = %connection.id, error = %e, "$disconnect handler failed");
