@@ -196,6 +196,9 @@ impl Rooms {
 
     /// Posts without cleaning up: how many got every frame, and who was gone.
     async fn post_collecting(&self, to: Vec<ConnectionId>, frames: &[String]) -> Result<(usize, Vec<ConnectionId>)> {
+        if to.is_empty() {
+            return Ok((0, Vec::new()));
+        }
         let Some(sender) = &self.sender else {
             return Err(Error::Dependency {
                 operation: "PostToConnection",
