@@ -220,7 +220,7 @@ fn fan_out_batch(c: &mut Criterion) {
         FanoutOutcome {
             failed: vec![],
             delivered: RECORDS,
-            gone: 0
+            ..FanoutOutcome::default()
         }
     );
     let sent = sender.sent();

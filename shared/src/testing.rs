@@ -1,8 +1,11 @@
 //! Test doubles (feature `testing`): a sender that records frames and answers "gone" for
-//! chosen connections, or fails retryably for others.
+//! chosen connections, or fails retryably for others; optionally each post takes a while and
+//! more than a given number in flight are answered 429, as API Gateway throttles.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -15,11 +18,29 @@ pub struct RecordingSender {
     sent: Mutex<Vec<(ConnectionId, String)>>,
     gone: Mutex<HashSet<ConnectionId>>,
     failing: Mutex<HashSet<ConnectionId>>,
+    /// (latency of each post, posts in flight beyond which the answer is 429).
+    throttle: Option<(Duration, usize)>,
+    in_flight: AtomicUsize,
+    throttled: AtomicUsize,
 }
 
 impl RecordingSender {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Each post takes `latency`; one that would make more than `capacity` in flight is
+    /// answered 429 (after the latency, as a throttled request takes a round trip too).
+    pub fn throttling(latency: Duration, capacity: usize) -> Self {
+        Self {
+            throttle: Some((latency, capacity)),
+            ..Self::default()
+        }
+    }
+
+    /// Posts answered 429 so far.
+    pub fn throttled(&self) -> usize {
+        self.throttled.load(Ordering::Relaxed)
     }
 
     /// Posts to `id` will fail with [`Error::ConnectionGone`] (as a 410 does).
@@ -63,6 +84,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[async_trait]
 impl ConnectionSender for RecordingSender {
     async fn send(&self, to: &ConnectionId, frame: &str) -> Result<()> {
+        if let Some((latency, capacity)) = self.throttle {
+            let admitted = self.in_flight.fetch_add(1, Ordering::SeqCst) < capacity;
+            tokio::time::sleep(latency).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            if !admitted {
+                self.throttled.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Throttled {
+                    operation: "PostToConnection",
+                    source: "LimitExceededException (429)".into(),
+                });
+            }
+        }
         if lock(&self.gone).contains(to) {
             return Err(Error::ConnectionGone(to.clone()));
         }

@@ -6,16 +6,16 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use futures::{stream, StreamExt};
-use tracing::{error, info_span, Instrument};
+use tracing::{info_span, Instrument};
 
 use crate::batch::{run_key_groups, settle};
 
 use crate::actor::ActorRegistry;
-use crate::error::{chain, Error, Result};
+use crate::error::Result;
 use crate::ids::{ActorKey, ConnectionId};
 use crate::ports::{ConnectionSender, SubscriptionStore};
 use crate::service::frames::{self, RunFrame};
+use crate::service::posting::{PostLimits, Poster};
 use crate::service::{DisconnectService, Settings};
 use crate::stream_events::ActorStreamItem;
 
@@ -25,11 +25,15 @@ pub struct FanoutOutcome {
     pub failed: Vec<String>,
     pub delivered: usize,
     pub gone: usize,
+    /// Posts answered 429 (each tried again at a lower concurrency).
+    pub throttled: usize,
+    /// Subscribers given up on after their tries: they see a gap and resubscribe.
+    pub undelivered: usize,
 }
 
 pub struct FanoutService {
     subscriptions: Arc<dyn SubscriptionStore>,
-    sender: Arc<dyn ConnectionSender>,
+    poster: Poster,
     cleanup: DisconnectService,
     registry: Arc<ActorRegistry>,
     settings: Settings,
@@ -43,9 +47,14 @@ impl FanoutService {
         registry: Arc<ActorRegistry>,
         settings: Settings,
     ) -> Self {
+        let limits = PostLimits {
+            initial: settings.send_concurrency.max(1),
+            max: settings.send_concurrency.max(1) * 8,
+            ..PostLimits::default()
+        };
         Self {
             subscriptions,
-            sender,
+            poster: Poster::new(sender, limits),
             cleanup,
             registry,
             settings,
@@ -53,8 +62,11 @@ impl FanoutService {
     }
 
     /// Fans out a batch (see [`run_key_groups`]): an actor's consecutive changes go out as
-    /// one frame per subscriber; a run that fails retryably is reported from its first
-    /// record (the rest of the actor's records wait for the retry); one that can never
+    /// one frame per subscriber. A throttled or failed post is tried again for that
+    /// subscriber alone (see [`Poster`]), so no retry re-sends to one that has the frame; a
+    /// subscriber still failing after its tries is given up (it sees the gap at the next
+    /// change and resubscribes). A run whose subscribers cannot be read is reported from its
+    /// first record (the rest of the actor's records wait for the retry); one that can never
     /// succeed is logged and skipped.
     pub async fn fan_out(&self, items: Vec<ActorStreamItem>) -> FanoutOutcome {
         let counts = Counts::default();
@@ -85,6 +97,8 @@ impl FanoutService {
             failed,
             delivered: counts.delivered.into_inner(),
             gone: counts.gone.into_inner(),
+            throttled: counts.throttled.into_inner(),
+            undelivered: counts.undelivered.into_inner(),
         }
     }
 
@@ -96,7 +110,6 @@ impl FanoutService {
         let mut filtered: HashMap<Vec<String>, Option<Arc<Vec<String>>>> = HashMap::new();
         let mut after: Option<ConnectionId> = None;
         let mut gone = Vec::new();
-        let mut retry: Option<Error> = None;
         loop {
             let page = self.subscriptions.subscribers(key, after.as_ref()).await?;
             for paths in page.filters.values() {
@@ -112,30 +125,13 @@ impl FanoutService {
                     Some(paths) => filtered.get(paths).cloned().flatten().map(|frames| (to, frames)),
                 })
                 .collect();
-            let sends = stream::iter(addressed)
-                .map(|(to, frames)| async move {
-                    let mut result = Ok(());
-                    for frame in frames.iter() {
-                        result = self.sender.send(&to, frame).await;
-                        if result.is_err() {
-                            break;
-                        }
-                    }
-                    (to, result)
-                })
-                .buffer_unordered(self.settings.send_concurrency.max(1))
-                .collect::<Vec<_>>()
-                .await;
-            for (to, result) in sends {
-                match result {
-                    Ok(()) => {
-                        counts.delivered.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(Error::ConnectionGone(_)) => gone.push(to),
-                    Err(e) if e.is_retryable() => retry = Some(e),
-                    Err(e) => error!(connection = %to, error = %chain(&e), "could not post to a subscriber"),
-                }
-            }
+            let posted = self.poster.post(addressed).await;
+            counts.delivered.fetch_add(posted.delivered, Ordering::Relaxed);
+            counts.throttled.fetch_add(posted.throttled, Ordering::Relaxed);
+            counts
+                .undelivered
+                .fetch_add(posted.undelivered.len(), Ordering::Relaxed);
+            gone.extend(posted.gone);
             after = page.next;
             if after.is_none() {
                 break;
@@ -145,7 +141,7 @@ impl FanoutService {
         for connection in gone {
             self.remove_gone(key, &connection).await;
         }
-        retry.map_or(Ok(()), Err)
+        Ok(())
     }
 
     /// A 410 means the client left without a `$disconnect` we saw: drop it and all it held.
@@ -159,4 +155,6 @@ impl FanoutService {
 struct Counts {
     delivered: AtomicUsize,
     gone: AtomicUsize,
+    throttled: AtomicUsize,
+    undelivered: AtomicUsize,
 }

@@ -10,6 +10,7 @@ mod frames;
 mod idempotent;
 mod key_lock;
 mod message;
+mod posting;
 mod presence;
 mod rooms;
 mod subscribe;
@@ -23,6 +24,7 @@ pub use connect::{ConnectRequest, ConnectService};
 pub use disconnect::DisconnectService;
 pub use fanout::{FanoutOutcome, FanoutService};
 pub use message::MessageService;
+pub use posting::{PostLimits, Posted, Poster};
 
 /// Tunables shared by the services; [`Settings::default`] is what production uses.
 #[derive(Debug, Clone)]

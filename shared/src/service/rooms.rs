@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use futures::{stream, StreamExt};
 use tracing::{debug, warn};
 
 use crate::error::{chain, Error, Result};
@@ -14,6 +13,7 @@ use crate::ports::{ConnectionSender, ConnectionStore, Held, SubscriptionStore};
 use crate::presence::{Member, PresenceEvent};
 use crate::protocol::ServerMessage;
 use crate::records::MemberRecord;
+use crate::service::posting::{PostLimits, Poster};
 
 /// Gone connections one clean-up follows (each may reveal more through its leave posts).
 const MAX_GONE_PER_CLEANUP: usize = 256;
@@ -206,28 +206,15 @@ impl Rooms {
                 source: "no @connections endpoint is configured (CONNECTIONS_ENDPOINT)".into(),
             });
         };
-        let results = stream::iter(to)
-            .map(|to| async move {
-                for frame in frames {
-                    if let Err(e) = sender.send(&to, frame).await {
-                        return (to, Err(e));
-                    }
-                }
-                (to, Ok(()))
-            })
-            .buffer_unordered(self.concurrency)
-            .collect::<Vec<_>>()
-            .await;
-        let (mut delivered, mut gone) = (0, Vec::new());
-        for (to, result) in results {
-            match result {
-                Ok(()) => delivered += 1,
-                Err(Error::ConnectionGone(_)) => gone.push(to),
-                // Ephemeral frames are not retried: a lost cursor position is replaced by the next.
-                Err(e) => warn!(connection = %to, error = %chain(&e), "could not post an ephemeral frame"),
-            }
-        }
-        Ok((delivered, gone))
+        let limits = PostLimits {
+            initial: self.concurrency,
+            max: self.concurrency * 8,
+            ..PostLimits::default()
+        };
+        let frames = Arc::new(frames.to_vec());
+        let targets = to.into_iter().map(|to| (to, frames.clone())).collect();
+        let posted = Poster::new(sender.clone(), limits).post(targets).await;
+        Ok((posted.delivered, posted.gone))
     }
 }
 
