@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use statecast_authorizer::AuthConfig;
 use statecast_local::engine::StreamRetention;
-use statecast_local::gateway::{ConnectionsTransport, Limits};
+use statecast_local::gateway::{ConnectionsTransport, FaultPlan, LatencyRange, Limits};
 use statecast_local::{LocalOptions, LocalStack};
 
 /// Runs the WebSocket API, @connections, DynamoDB with Streams and the fan-out locally.
@@ -74,6 +74,28 @@ struct RunArgs {
     keep_processed_stream_records: bool,
     #[command(flatten)]
     auth: AuthArgs,
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+/// Faults injected into `@connections` posts, to see the fan-out under API Gateway's limits.
+#[derive(Args, Debug)]
+struct FaultArgs {
+    /// Each post waits a latency drawn from this range, e.g. `5ms..40ms`.
+    #[arg(long)]
+    connections_latency: Option<LatencyRange>,
+    /// Posts per second accepted; the rest are answered 429 `LimitExceededException`.
+    #[arg(long)]
+    connections_throughput: Option<u32>,
+    /// Share of posts answered 500 (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    connections_error_rate: f64,
+    /// Share of posts answered 410, dropping the connection without its `$disconnect` (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    connections_gone_rate: f64,
+    /// Seed of the injected faults (the same seed, the same faults).
+    #[arg(long, default_value_t = 1)]
+    faults_seed: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -186,6 +208,13 @@ fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::
         dev_tenant: Some(args.dev_tenant),
         ttl_sweep_interval: Duration::from_secs(args.ttl_sweep_secs.max(1)),
         connections_transport: args.connections_transport,
+        connection_faults: FaultPlan {
+            latency: args.faults.connections_latency,
+            throughput: args.faults.connections_throughput,
+            error_rate: args.faults.connections_error_rate,
+            gone_rate: args.faults.connections_gone_rate,
+            seed: args.faults.faults_seed,
+        },
         limits: Limits {
             max_queued_bytes: args.max_queued_bytes,
             max_concurrent_frames: usize::from(args.concurrent_frames),

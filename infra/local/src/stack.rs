@@ -25,7 +25,8 @@ use tracing::info;
 use crate::engine::{loopback_sdk_config, Engine, EngineError, StreamReader, StreamRetention};
 use crate::esm::{stream_arn, DynamoPositions, EsmConfig, EsmHandle, EventSourceMapping, PositionError, StreamHandler};
 use crate::gateway::{
-    self, AuthorizerFn, ConnectionsTransport, Gateway, InProcessSender, LateSender, Limits, Routes, WsHandler,
+    self, AuthorizerFn, ConnectionsTransport, FaultPlan, Gateway, InProcessSender, LateSender, Limits, Routes,
+    WsHandler,
 };
 use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use statecast_authorizer::{AuthConfig, Authorizer};
@@ -60,6 +61,8 @@ pub struct LocalOptions {
     pub connections_transport: ConnectionsTransport,
     /// How long the embedded engine keeps stream records.
     pub stream_retention: StreamRetention,
+    /// Faults and latency injected into `@connections` posts (none by default).
+    pub connection_faults: FaultPlan,
 }
 
 impl Default for LocalOptions {
@@ -82,6 +85,7 @@ impl Default for LocalOptions {
             timer_sweep_interval: Duration::from_millis(250),
             connections_transport: ConnectionsTransport::default(),
             stream_retention: StreamRetention::default(),
+            connection_faults: FaultPlan::default(),
         }
     }
 }
@@ -177,13 +181,16 @@ impl LocalStack {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut routes = routes(&services);
         routes.authorizer = options.auth.clone().map(authorizer).transpose()?;
-        let gateway = Arc::new(Gateway::new(
-            routes,
-            options.limits.clone(),
-            options.stage.clone(),
-            bound.to_string(),
-            shutdown_rx.clone(),
-        ));
+        let gateway = Arc::new(
+            Gateway::new(
+                routes,
+                options.limits.clone(),
+                options.stage.clone(),
+                bound.to_string(),
+                shutdown_rx.clone(),
+            )
+            .with_faults(options.connection_faults.clone()),
+        );
         late.attach(gateway.clone());
         let app = gateway::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Small frames must not wait for delayed ACKs (Nagle): API Gateway pushes them at once.

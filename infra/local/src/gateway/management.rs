@@ -12,7 +12,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::registry::{Connection, Outbound};
-use super::Gateway;
+use super::{Gateway, Injected};
 
 pub async fn handle(
     State(gateway): State<Arc<Gateway>>,
@@ -20,7 +20,30 @@ pub async fn handle(
     method: Method,
     body: Bytes,
 ) -> Response {
+    if let Some(refused) = injected(&gateway, &id, &method).await {
+        return refused;
+    }
     manage(&gateway, &id, method, body)
+}
+
+/// A post answered with an injected fault, as API Gateway answers it.
+async fn injected(gateway: &Gateway, id: &str, method: &Method) -> Option<Response> {
+    if method != Method::POST {
+        return None;
+    }
+    Some(match gateway.inject(id).await? {
+        Injected::Throttled => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "LimitExceededException",
+            "Rate exceeded (injected)",
+        ),
+        Injected::Error => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerErrorException",
+            "Internal server error (injected)",
+        ),
+        Injected::Gone => error(StatusCode::GONE, "GoneException", &PostError::Gone.message(id)),
+    })
 }
 
 pub async fn handle_staged(
@@ -35,6 +58,9 @@ pub async fn handle_staged(
             "ForbiddenException",
             &format!("no stage {stage:?}"),
         );
+    }
+    if let Some(refused) = injected(&gateway, &id, &method).await {
+        return refused;
     }
     manage(&gateway, &id, method, body)
 }

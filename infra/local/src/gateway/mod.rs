@@ -3,6 +3,7 @@
 
 mod authorize;
 mod events;
+mod faults;
 mod linger;
 mod management;
 mod registry;
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use authorize::AuthorizerFn;
+pub use faults::{FaultPlan, Faults, Injected, LatencyRange};
 pub use linger::{Lingering, LingeringListener, LINGER};
 pub use registry::{Registry, SLOW_CONSUMER};
 pub use sender::{ConnectionsTransport, InProcessSender, LateSender};
@@ -93,6 +95,8 @@ pub struct Gateway {
     pub(crate) routed: watch::Sender<()>,
     /// Connections whose `$disconnect` is to be lost (as API Gateway may lose one), for tests.
     pub(crate) lost_disconnects: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Faults injected into `@connections` posts (none by default).
+    pub(crate) faults: Option<Faults>,
 }
 
 impl Gateway {
@@ -112,7 +116,27 @@ impl Gateway {
             shutdown,
             routed: watch::Sender::new(()),
             lost_disconnects: Default::default(),
+            faults: None,
         }
+    }
+
+    /// Injects `plan`'s faults into every `@connections` post (in-process and over HTTP).
+    pub fn with_faults(mut self, plan: FaultPlan) -> Self {
+        self.faults = (!plan.is_off()).then(|| Faults::new(plan));
+        self
+    }
+
+    /// Applies the fault plan to one post to `connection`: `None` lets it through. An
+    /// injected 410 drops the connection first, losing its `$disconnect`.
+    pub(crate) async fn inject(&self, connection: &str) -> Option<Injected> {
+        let injected = self.faults.as_ref()?.before_post().await?;
+        if injected == Injected::Gone {
+            if let Some(live) = self.registry.get(connection) {
+                self.lose_disconnect_of(connection);
+                live.end(1001, "Going away".into(), true);
+            }
+        }
+        Some(injected)
     }
 
     /// When `connection` ends, skip its `$disconnect` (API Gateway delivers it on a best-effort

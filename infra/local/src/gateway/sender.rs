@@ -10,7 +10,7 @@ use statecast::ports::ConnectionSender;
 use statecast::{Error, Result};
 
 use super::management::{post, PostError};
-use super::Gateway;
+use super::{Gateway, Injected};
 
 /// The transport of the fan-out's `@connections` posts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,6 +50,23 @@ impl InProcessSender {
 #[async_trait]
 impl ConnectionSender for InProcessSender {
     async fn send(&self, to: &ConnectionId, frame: &str) -> Result<()> {
+        match self.gateway.inject(to.as_str()).await {
+            None => {}
+            Some(Injected::Gone) => return Err(Error::ConnectionGone(to.clone())),
+            Some(Injected::Throttled) => {
+                return Err(Error::Throttled {
+                    operation: "PostToConnection",
+                    source: "LimitExceededException (injected 429)".into(),
+                })
+            }
+            Some(Injected::Error) => {
+                return Err(Error::Dependency {
+                    operation: "PostToConnection",
+                    retryable: true,
+                    source: "InternalServerErrorException (injected 500)".into(),
+                })
+            }
+        }
         match post(&self.gateway, to.as_str(), frame) {
             Ok(()) => Ok(()),
             Err(PostError::Gone) => Err(Error::ConnectionGone(to.clone())),
