@@ -84,6 +84,7 @@ impl MessageService {
                     epoch,
                     updated_at: now,
                     log,
+                    trace: crate::trace::current(),
                 })
             };
             let version = record.as_ref().map_or(expected, |r| r.version);

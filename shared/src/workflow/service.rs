@@ -129,6 +129,7 @@ impl WorkflowService {
             progress: progress.clone(),
             created_at,
             finished_at: None,
+            trace: crate::trace::current(),
         };
         let mut writes = vec![WorkflowWrite::PutInstance(Box::new(instance))];
         writes.extend(definition.steps.iter().map(|step| {
@@ -146,6 +147,7 @@ impl WorkflowService {
             epoch: Epoch(created_at.max(1) as u64),
             updated_at: created_at,
             log: Vec::new(),
+            trace: crate::trace::current(),
         }));
         Ok((
             writes,
