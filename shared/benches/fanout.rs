@@ -210,7 +210,8 @@ fn fan_out_batch(c: &mut Criterion) {
         FanoutOutcome {
             failed: vec![],
             delivered: RECORDS,
-            gone: 0
+            gone: 0,
+            throttled: 0,
         }
     );
     let sent = sender.sent();

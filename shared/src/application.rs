@@ -118,7 +118,10 @@ impl Services {
             app,
             Stores::all(store),
             config.settings.clone(),
-            WorkflowSettings::default(),
+            WorkflowSettings {
+                metrics: config.settings.metrics.clone(),
+                ..WorkflowSettings::default()
+            },
         )
     }
 
@@ -151,6 +154,7 @@ impl Services {
     /// `$disconnect`, and the clean-up of connections a post found gone.
     pub fn disconnect(&self) -> DisconnectService {
         DisconnectService::new(self.stores.connections.clone(), self.stores.subscriptions.clone())
+            .with_metrics(self.settings.metrics.clone())
     }
 
     /// `$default`: every client message.

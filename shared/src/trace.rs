@@ -9,6 +9,9 @@
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::records::ActorChange;
 
 /// Who caused a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +64,22 @@ pub async fn scope<F: Future>(trace: Trace, future: F) -> F::Output {
 /// The trace of the request being handled, if a handler set one.
 pub fn current() -> Option<Trace> {
     CURRENT.try_with(Clone::clone).ok()
+}
+
+/// Logs each change of a run the fan-out posted (or failed to post, to be retried), with the
+/// request that made it: the line that ends the trace of a call.
+pub fn log_delivered<'a>(changes: impl Iterator<Item = &'a ActorChange>, delivered: bool) {
+    for change in changes {
+        let (version, trace) = match change {
+            ActorChange::Created { new } | ActorChange::Updated { new, .. } => (new.version.0, new.trace.as_ref()),
+            ActorChange::Deleted { old } => (old.version.0, None),
+        };
+        let (request_id, xray_trace_id) = (request_id(trace), xray_trace_id(trace));
+        match delivered {
+            true => info!(actor = %change.key(), version, request_id, xray_trace_id, "change delivered"),
+            false => warn!(actor = %change.key(), version, request_id, xray_trace_id, "change not delivered"),
+        }
+    }
 }
 
 /// For log fields: the request id, or empty.

@@ -151,6 +151,13 @@ impl Metrics {
         Self::new(function, Arc::new(StdoutWriter))
     }
 
+    /// Metrics on stdout named after the Lambda function running this process
+    /// (`AWS_LAMBDA_FUNCTION_NAME`, which the dashboard uses), or `fallback` outside Lambda.
+    pub fn lambda(fallback: &str) -> Self {
+        let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| fallback.to_owned());
+        Self::stdout(name)
+    }
+
     /// Records nothing.
     pub fn off() -> Self {
         Self {

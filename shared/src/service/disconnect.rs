@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::ids::ConnectionId;
+use crate::metrics::{Document, Metric, Metrics};
 use crate::ports::{ConnectionStore, SubscriptionStore};
 
 #[derive(Clone)]
 pub struct DisconnectService {
     connections: Arc<dyn ConnectionStore>,
     subscriptions: Arc<dyn SubscriptionStore>,
+    metrics: Metrics,
 }
 
 impl DisconnectService {
@@ -17,7 +19,14 @@ impl DisconnectService {
         Self {
             connections,
             subscriptions,
+            metrics: Metrics::off(),
         }
+    }
+
+    /// Counts the connections removed in `metrics` (`ConnectionsClosed`).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Deletes the subscriptions first and the connection last; returns how many
@@ -26,6 +35,7 @@ impl DisconnectService {
         let actors = self.subscriptions.subscriptions_of(connection).await?;
         self.subscriptions.delete_subscriptions(connection, &actors).await?;
         self.connections.delete_connection(connection).await?;
+        self.metrics.emit(Document::new().count(Metric::ConnectionsClosed, 1));
         Ok(actors.len())
     }
 }

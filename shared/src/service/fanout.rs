@@ -25,6 +25,8 @@ pub struct FanoutOutcome {
     pub failed: Vec<String>,
     pub delivered: usize,
     pub gone: usize,
+    /// Posts throttled beyond the SDK's retries (their changes are retried).
+    pub throttled: usize,
 }
 
 pub struct FanoutService {
@@ -72,6 +74,7 @@ impl FanoutService {
                     };
                     let frame = frames::frame_for_run(first, last, run.len() > 1, &self.registry, &self.settings);
                     let outcome = self.deliver(first.key(), &frame, counts_ref).await;
+                    crate::trace::log_delivered(run.iter().map(|(_, change)| change), outcome.is_ok());
                     if let Some(failed) = settle(first_sequence.clone(), outcome) {
                         return Some(failed);
                     }
@@ -85,6 +88,7 @@ impl FanoutService {
             failed,
             delivered: counts.delivered.into_inner(),
             gone: counts.gone.into_inner(),
+            throttled: counts.throttled.into_inner(),
         }
     }
 
@@ -132,6 +136,10 @@ impl FanoutService {
                         counts.delivered.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(Error::ConnectionGone(_)) => gone.push(to),
+                    Err(e @ Error::Throttled { .. }) => {
+                        counts.throttled.fetch_add(1, Ordering::Relaxed);
+                        retry = Some(e);
+                    }
                     Err(e) if e.is_retryable() => retry = Some(e),
                     Err(e) => error!(connection = %to, error = %chain(&e), "could not post to a subscriber"),
                 }
@@ -146,6 +154,11 @@ impl FanoutService {
             self.remove_gone(key, &connection).await;
         }
         retry.map_or(Ok(()), Err)
+    }
+
+    /// Where the handler records the batch's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.settings.metrics
     }
 
     /// A 410 means the client left without a `$disconnect` we saw: drop it and all it held.
@@ -166,4 +179,5 @@ impl FanoutService {
 struct Counts {
     delivered: AtomicUsize,
     gone: AtomicUsize,
+    throttled: AtomicUsize,
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::changelog::ChangeLogSettings;
 use crate::ids::TenantId;
+use crate::metrics::Metrics;
 
 pub use connect::{ConnectRequest, ConnectService};
 pub use disconnect::DisconnectService;
@@ -45,6 +46,8 @@ pub struct Settings {
     /// Send a batch's consecutive changes of one actor as one frame (off: one frame per
     /// change, for comparison).
     pub coalesce: bool,
+    /// Where the services' metrics go (off unless a function's `main` or local mode sets it).
+    pub metrics: Metrics,
 }
 
 impl Default for Settings {
@@ -59,6 +62,7 @@ impl Default for Settings {
             change_log: ChangeLogSettings::default(),
             call_key_retention: Duration::from_secs(24 * 3600),
             coalesce: true,
+            metrics: Metrics::off(),
         }
     }
 }

@@ -49,6 +49,7 @@ fn the_dashboard_shows_every_metric_the_functions_print() {
     let widgets = body["widgets"].as_array().expect("widgets");
     assert!(widgets.len() >= 6, "{} widgets", widgets.len());
     let mut shown = BTreeSet::new();
+    let searched_name = Regex::new(r#"MetricName="([A-Za-z]+)""#).expect("pattern");
     for widget in widgets {
         for line in widget["properties"]["metrics"].as_array().into_iter().flatten() {
             let line = line.as_array().expect("a metric line is an array");
@@ -61,8 +62,7 @@ fn the_dashboard_shows_every_metric_the_functions_print() {
                 }
                 Some(serde_json::Value::Object(expression)) => {
                     let search = expression["expression"].as_str().expect("expression");
-                    let name = Regex::new(r#"MetricName="([A-Za-z]+)""#)
-                        .expect("pattern")
+                    let name = searched_name
                         .captures(search)
                         .map(|c| c[1].to_owned())
                         .unwrap_or_else(|| panic!("a SEARCH names its metric: {search}"));
