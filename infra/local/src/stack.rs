@@ -139,6 +139,9 @@ impl LocalStack {
         let positions = DynamoPositions::open(dynamo.clone(), format!("{}esm-positions", options.table_prefix)).await?;
         let mut esm_config = options.esm.clone();
         esm_config.positions.get_or_insert(positions);
+        if options.settings.metrics.is_on() && !esm_config.metrics.is_on() {
+            esm_config.metrics = options.settings.metrics.clone();
+        }
 
         let addr = SocketAddr::new(options.host, options.port);
         let listener = tokio::net::TcpListener::bind(addr)
@@ -158,11 +161,15 @@ impl LocalStack {
         let store = Arc::new(DynamoStore::new(dynamo.clone(), tables.clone()));
         // `$default` posts replies over the message limit in parts through `@connections`,
         // over HTTP with the SDK as deployed (the gateway it posts to is built from the routes).
+        let mut workflow_settings = options.workflow_settings.clone();
+        if !workflow_settings.metrics.is_on() {
+            workflow_settings.metrics = settings.metrics.clone();
+        }
         let services = Services::new(
             options.application.clone(),
             Stores::all(store),
             settings,
-            options.workflow_settings.clone(),
+            workflow_settings,
         )
         .with_reply_sender(Arc::new(http_sender(&sdk, &connections_url)));
         let (shutdown, shutdown_rx) = watch::channel(false);
