@@ -13,10 +13,12 @@
 //! - [`tick`]: periodic background tasks until shutdown.
 //! - [`workflows`]: the workflow function on the workflows stream and the timer sweep tick.
 //! - [`page`]: the demo page served at `/`.
+//! - [`logging`]: the binary's log output (quiet by default, `-v`, `--log-format json`).
 
 pub mod engine;
 pub mod esm;
 pub mod gateway;
+pub mod logging;
 pub mod page;
 pub mod stack;
 pub mod stream_records;

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use statecast::metrics::Metrics;
 use statecast_authorizer::AuthConfig;
 use statecast_local::engine::StreamRetention;
 use statecast_local::gateway::{ConnectionsTransport, Limits};
+use statecast_local::logging::{self, LogFormat};
 use statecast_local::{LocalOptions, LocalStack};
 
 /// Runs the WebSocket API, @connections, DynamoDB with Streams and the fan-out locally.
@@ -17,6 +19,15 @@ use statecast_local::{LocalOptions, LocalStack};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// More output: -v what the stack does, -vv debug, -vvv everything (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// `text` for people; `json` for the JSON lines the Lambda runtime prints.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    /// Print each function's metrics as CloudWatch EMF lines on stdout, as on Lambda.
+    #[arg(long)]
+    metrics: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -131,14 +142,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{token}");
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn,dynoxide=error".into()),
-        )
-        .init();
+    logging::init(cli.log_format, cli.verbose)?;
     let started = Instant::now();
-    let (options, auth_line) = options(cli.run)?;
+    let (mut options, auth_line) = options(cli.run)?;
+    if cli.metrics {
+        options.settings.metrics = Metrics::stdout("statecast-local");
+    }
     let stack = LocalStack::start(options).await?;
     println!("statecast local stack ready in {} ms", started.elapsed().as_millis());
     println!("  Page:         {}", stack.page_url);
