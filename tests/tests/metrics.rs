@@ -420,3 +420,34 @@ async fn workflow_steps_record_their_outcome_and_duration_and_batches_their_size
         .filter_map(|d| d.get(Metric::BatchDuration.name()))
         .all(|r| r.unit == "Milliseconds" && r.values[0] >= 0.0));
 }
+
+/// The README's table lists every metric with its unit and dimensions, and nothing else.
+#[test]
+fn the_readme_lists_every_metric_with_its_unit_and_dimensions() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
+    let rows: BTreeMap<String, (String, String)> = readme
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let unit = cells.get(2)?;
+            let dimensions = cells.get(3)?;
+            matches!(*unit, "Count" | "Milliseconds")
+                .then(|| (name.to_owned(), ((*unit).to_owned(), (*dimensions).to_owned())))
+        })
+        .collect();
+    let expected: BTreeMap<String, (String, String)> = Metric::ALL
+        .iter()
+        .map(|m| {
+            let dimensions = match m.by_outcome() {
+                true => "FunctionName, Outcome",
+                false => "FunctionName",
+            };
+            (
+                m.name().to_owned(),
+                (m.unit().as_str().to_owned(), dimensions.to_owned()),
+            )
+        })
+        .collect();
+    assert_eq!(rows, expected);
+}
