@@ -83,6 +83,9 @@ struct RunArgs {
     /// default they are deleted once processed, so a long session stays small).
     #[arg(long)]
     keep_processed_stream_records: bool,
+    /// Do not serve the inspector page at /_inspector (nor record what it shows).
+    #[arg(long)]
+    no_inspector: bool,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -151,6 +154,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stack = LocalStack::start(options).await?;
     println!("statecast local stack ready in {} ms", started.elapsed().as_millis());
     println!("  Page:         {}", stack.page_url);
+    if let Some(inspector) = &stack.inspector_url {
+        println!("  Inspector:    {inspector}");
+    }
     println!("  WebSocket:    {}", stack.ws_url);
     println!("  @connections: {}", stack.connections_url);
     println!("  DynamoDB:     {}", stack.dynamodb_endpoint);
@@ -206,6 +212,7 @@ fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::
             ..StreamRetention::default()
         },
         auth,
+        inspector: !args.no_inspector,
         ..LocalOptions::default()
     };
     Ok((options, auth_line))

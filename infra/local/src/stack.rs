@@ -25,6 +25,7 @@ use tracing::info;
 use crate::engine::{loopback_sdk_config, Engine, EngineError, StreamReader, StreamRetention};
 use crate::esm::{stream_arn, DynamoPositions, EsmConfig, EsmHandle, EventSourceMapping, PositionError, StreamHandler};
 use crate::gateway::{self, AuthorizerFn, ConnectionsTransport, Gateway, InProcessSender, Limits, Routes, WsHandler};
+use crate::inspector::{self, taps, Inspector, Journal, MappingView};
 use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use statecast_authorizer::{AuthConfig, Authorizer};
 
@@ -58,6 +59,8 @@ pub struct LocalOptions {
     pub connections_transport: ConnectionsTransport,
     /// How long the embedded engine keeps stream records.
     pub stream_retention: StreamRetention,
+    /// Serve the inspector at `/_inspector` (and record what it shows); the binary turns it on.
+    pub inspector: bool,
 }
 
 impl Default for LocalOptions {
@@ -80,6 +83,7 @@ impl Default for LocalOptions {
             timer_sweep_interval: Duration::from_millis(250),
             connections_transport: ConnectionsTransport::default(),
             stream_retention: StreamRetention::default(),
+            inspector: false,
         }
     }
 }
@@ -106,6 +110,8 @@ pub enum StartError {
 pub struct LocalStack {
     /// `http://host:port/`: the demo page.
     pub page_url: String,
+    /// `http://host:port/_inspector` when [`LocalOptions::inspector`] is on.
+    pub inspector_url: Option<String>,
     /// `ws://host:port/{stage}`: where clients connect.
     pub ws_url: String,
     /// `http://host:port/{stage}`: the `@connections` endpoint.
@@ -159,6 +165,7 @@ impl LocalStack {
             None => options.dev_tenant.clone().map(TenantId::new).transpose()?,
         };
         let store = Arc::new(DynamoStore::new(dynamo.clone(), tables.clone()));
+        let journal = options.inspector.then(|| Arc::new(Journal::default()));
         // `$default` posts replies over the message limit in parts through `@connections`,
         // over HTTP with the SDK as deployed (the gateway it posts to is built from the routes).
         let mut workflow_settings = options.workflow_settings.clone();
@@ -167,7 +174,7 @@ impl LocalStack {
         }
         let services = Services::new(
             options.application.clone(),
-            Stores::all(store),
+            Stores::all(store.clone()),
             settings,
             workflow_settings,
         )
@@ -175,6 +182,9 @@ impl LocalStack {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut routes = routes(&services);
         routes.authorizer = options.auth.clone().map(authorizer).transpose()?;
+        if let Some(journal) = &journal {
+            routes.default = taps::default_route(journal.clone(), routes.default);
+        }
         let gateway = Arc::new(Gateway::new(
             routes,
             options.limits.clone(),
@@ -182,7 +192,15 @@ impl LocalStack {
             bound.to_string(),
             shutdown_rx.clone(),
         ));
-        let app = gateway::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let inspector = journal.as_ref().map(|journal| {
+            let app = options.application.clone();
+            Arc::new(Inspector::new(journal.clone(), gateway.clone(), store.clone(), app))
+        });
+        let mut router = gateway::router(gateway.clone());
+        if let Some(inspector) = &inspector {
+            router = router.merge(inspector::router(inspector.clone()));
+        }
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
         // Small frames must not wait for delayed ACKs (Nagle): API Gateway pushes them at once.
         let listener = gateway::LingeringListener::new(listener).tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -196,7 +214,12 @@ impl LocalStack {
         });
 
         let transport = options.connections_transport;
-        let fanout = fanout_handler(&sdk, &connections_url, &gateway, transport, &services);
+        let mut fanout = fanout_handler(&sdk, &connections_url, &gateway, transport, &services, journal.as_ref());
+        let mut workflow = workflow_handler(services.workflow());
+        if let Some(journal) = &journal {
+            fanout = taps::stream(journal.clone(), "actors", true, fanout);
+            workflow = taps::stream(journal.clone(), "workflows", false, workflow);
+        }
         let arn = stream_arn(&dynamo, &tables.actors)
             .await
             .map_err(|e| StartError::Stream(e.to_string()))?;
@@ -209,8 +232,21 @@ impl LocalStack {
             aws_sdk_dynamodbstreams::Client::new(&sdk),
             workflow_arn,
             workflow_esm_config(&esm_config),
-            workflow_handler(services.workflow()),
+            workflow,
         );
+        if let Some(inspector) = &inspector {
+            for (name, function, table, handle) in [
+                ("actors", "statecast-fanout", &tables.actors, &esm),
+                ("workflows", "statecast-workflow", &tables.workflows, &workflow_esm),
+            ] {
+                inspector.add_mapping(MappingView {
+                    name,
+                    function,
+                    table: table.clone(),
+                    observer: handle.observer(),
+                });
+            }
+        }
         let timers = spawn_timer_sweep(services.workflow(), options.timer_sweep_interval, shutdown_rx.clone());
         let readers = vec![
             StreamReader {
@@ -227,6 +263,7 @@ impl LocalStack {
         info!(%ws_url, %connections_url, dynamodb = %engine.endpoint, "local stack ready");
         Ok(LocalStack {
             page_url: format!("http://{bound}/"),
+            inspector_url: inspector.map(|_| format!("http://{bound}/_inspector")),
             ws_url,
             connections_url,
             dynamodb_endpoint: engine.endpoint.clone(),
@@ -332,11 +369,15 @@ fn fanout_handler(
     gateway: &Arc<Gateway>,
     transport: ConnectionsTransport,
     services: &Services,
+    journal: Option<&Arc<Journal>>,
 ) -> StreamHandler {
-    let sender: Arc<dyn ConnectionSender> = match transport {
+    let mut sender: Arc<dyn ConnectionSender> = match transport {
         ConnectionsTransport::InProcess => Arc::new(InProcessSender::new(gateway.clone())),
         ConnectionsTransport::Http => Arc::new(http_sender(sdk, connections_url)),
     };
+    if let Some(journal) = journal {
+        sender = Arc::new(taps::RecordedPosts::new(journal.clone(), sender));
+    }
     let service = Arc::new(services.fanout(sender));
     Arc::new(move |event| {
         let service = service.clone();

@@ -78,6 +78,7 @@ fn by_default_only_the_banner_is_printed() {
     );
     for expected in [
         "  Page:",
+        "  Inspector:    http://127.0.0.1:",
         "  WebSocket:    ws://127.0.0.1:",
         "  @connections:",
         "  DynamoDB:",
@@ -85,7 +86,7 @@ fn by_default_only_the_banner_is_printed() {
     ] {
         assert!(lines.iter().any(|l| l.starts_with(expected)), "{expected}: {lines:#?}");
     }
-    assert_eq!(lines.len(), 7, "banner lines only: {lines:#?}");
+    assert_eq!(lines.len(), 8, "banner lines only: {lines:#?}");
     for line in &lines {
         assert!(!line.contains("INFO") && !line.contains("DEBUG"), "{line}");
         assert!(!line.contains("EsmConfig"), "no debug-printed settings: {line}");
@@ -122,5 +123,5 @@ fn verbose_json_prints_the_lambda_runtimes_json_lines() {
     assert_eq!(started["fields"]["batch_size"], 100);
     // Every other line is the banner.
     let text: Vec<&String> = lines.iter().filter(|l| !l.starts_with('{')).collect();
-    assert!(text.len() <= 7, "{text:#?}");
+    assert!(text.len() <= 8, "{text:#?}");
 }

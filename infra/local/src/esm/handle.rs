@@ -42,6 +42,31 @@ pub(super) struct Progress {
     pub(super) idle: bool,
 }
 
+/// Reads what a mapping shares (see [`EsmHandle::observer`]).
+#[derive(Clone)]
+pub struct EsmObserver {
+    shared: Arc<Shared>,
+}
+
+impl EsmObserver {
+    pub fn stats(&self) -> EsmStats {
+        *self.shared.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn failures(&self) -> Vec<FailedBatch> {
+        self.shared
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The last record processed or sunk, by shard.
+    pub fn positions(&self) -> ShardPositions {
+        self.shared.positions.borrow().clone()
+    }
+}
+
 /// Controls a running mapping. Dropping it stops the mapping too (without waiting).
 pub struct EsmHandle {
     shared: Arc<Shared>,
@@ -76,6 +101,14 @@ impl EsmHandle {
 
     pub fn stats(&self) -> EsmStats {
         *self.shared.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A read-only view of the stats, the sink and the positions that outlives no one's
+    /// control of the mapping (local mode's inspector holds one).
+    pub fn observer(&self) -> EsmObserver {
+        EsmObserver {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The sequence number of the last record processed (or sent to the sink) on each shard,
