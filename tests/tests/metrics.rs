@@ -145,15 +145,19 @@ async fn connect_and_disconnect_count_connections() {
     assert_eq!(closed.dimensions, dims(&[("FunctionName", "fn-connect")]));
 }
 
-async fn call(h: &Harness, id: &str, method: &str) -> Value {
-    let body = json!({"action": "call", "id": 1, "actor": "counter/metered", "method": method, "args": {}});
-    route_reply(
-        statecast_default::handler(
-            &h.message_service(),
-            ws_event("ws-message", id, Some(&body.to_string()), None),
-        )
-        .await,
+/// Sends `body` from connection `id` through the `$default` handler; returns the reply.
+async fn send(h: &Harness, id: &str, body: Value) -> Value {
+    let event = ws_event("ws-message", id, Some(&body.to_string()), None);
+    route_reply(statecast_default::handler(&h.message_service(), event).await)
+}
+
+async fn call(h: &Harness, id: &str, actor: &str, method: &str) -> Value {
+    send(
+        h,
+        id,
+        json!({"action": "call", "id": 1, "actor": actor, "method": method, "args": {}}),
     )
+    .await
 }
 
 #[tokio::test]
@@ -161,7 +165,7 @@ async fn a_call_records_its_outcome_and_latency() {
     let (h, capture) = metered("fn-default").await;
     h.connect("caller", Some("acme")).await;
     capture.clear();
-    let reply = call(&h, "caller", "increment").await;
+    let reply = call(&h, "caller", "counter/metered", "increment").await;
     assert_eq!(reply["type"], "result", "{reply}");
     let docs = recorded(&capture);
     assert_eq!(docs.len(), 1, "{docs:?}");
@@ -180,7 +184,7 @@ async fn a_call_records_its_outcome_and_latency() {
     );
 
     capture.clear();
-    let reply = call(&h, "caller", "no-such-method").await;
+    let reply = call(&h, "caller", "counter/metered", "no-such-method").await;
     assert_eq!(reply["type"], "error", "{reply}");
     let code = reply["code"].as_str().expect("code");
     let (_, calls) = only(&recorded(&capture), Metric::Calls);
@@ -190,9 +194,7 @@ async fn a_call_records_its_outcome_and_latency() {
     );
 
     capture.clear();
-    let ping = route_reply(
-        statecast_default::handler(&h.message_service(), ws_event("ws-message", "caller", None, None)).await,
-    );
+    let ping = send(&h, "caller", json!({"action": "ping", "id": 9})).await;
     assert_eq!(ping["type"], "pong");
     assert!(capture.lines().is_empty(), "only calls are counted as calls");
 }
@@ -285,18 +287,16 @@ async fn a_fanout_batch_records_posts_lag_size_and_duration() {
     let key = ActorKey::new(tenant, "counter", "watched").expect("key");
     for id in ["reader", "gone", "throttled"] {
         h.connect(id, None).await;
-        let body = json!({"action": "subscribe", "id": 1, "actor": "counter/watched"});
-        let reply = route_reply(
-            statecast_default::handler(
-                &h.message_service(),
-                ws_event("ws-message", id, Some(&body.to_string()), None),
-            )
-            .await,
-        );
+        let reply = send(
+            &h,
+            id,
+            json!({"action": "subscribe", "id": 1, "actor": "counter/watched"}),
+        )
+        .await;
         assert_eq!(reply["type"], "subscribed", "{reply}");
     }
     let mut stream = h.actor_stream().await;
-    let reply = call_on(&h, "reader", "counter/watched").await;
+    let reply = call(&h, "reader", "counter/watched", "increment").await;
     assert_eq!(reply["type"], "result", "{reply}");
     let event = stream.next_event().await;
     assert_eq!(event.records.len(), 1);
@@ -347,17 +347,6 @@ async fn a_fanout_batch_records_posts_lag_size_and_duration() {
         );
     }
     assert!(h.store.load(&key).await.expect("load").is_some());
-}
-
-async fn call_on(h: &Harness, id: &str, actor: &str) -> Value {
-    let body = json!({"action": "call", "id": 2, "actor": actor, "method": "increment", "args": {}});
-    route_reply(
-        statecast_default::handler(
-            &h.message_service(),
-            ws_event("ws-message", id, Some(&body.to_string()), None),
-        )
-        .await,
-    )
 }
 
 #[tokio::test]

@@ -21,6 +21,14 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    fn stats_now(&self) -> EsmStats {
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn failures_now(&self) -> Vec<FailedBatch> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     pub(super) fn stats(&self, update: impl FnOnce(&mut EsmStats)) {
         update(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
     }
@@ -50,15 +58,11 @@ pub struct EsmObserver {
 
 impl EsmObserver {
     pub fn stats(&self) -> EsmStats {
-        *self.shared.stats.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.stats_now()
     }
 
     pub fn failures(&self) -> Vec<FailedBatch> {
-        self.shared
-            .failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.shared.failures_now()
     }
 
     /// The last record processed or sunk, by shard.
@@ -92,15 +96,11 @@ impl EsmHandle {
 
     /// Everything sent to the on-failure sink so far, oldest first.
     pub fn failures(&self) -> Vec<FailedBatch> {
-        self.shared
-            .failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.shared.failures_now()
     }
 
     pub fn stats(&self) -> EsmStats {
-        *self.shared.stats.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.stats_now()
     }
 
     /// A read-only view of the stats, the sink and the positions that outlives no one's
