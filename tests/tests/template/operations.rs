@@ -387,3 +387,23 @@ fn the_jwt_secret_comes_from_secrets_manager_by_dynamic_reference() {
         "jwt mode needs JwtSecretName or JwksUrl"
     );
 }
+
+/// Every function's X-Ray tracing follows `FunctionTracing` (off by default: PassThrough), so
+/// the trace id a call logs with its request id is there when an operator turns tracing on.
+#[test]
+fn x_ray_tracing_of_every_function_follows_the_parameter() {
+    let stack = Stack::load();
+    let parameter = at(&stack.template, &["Parameters", "FunctionTracing"]).expect("FunctionTracing");
+    let allowed: Vec<&str> = get(parameter, "AllowedValues")
+        .map(one_or_many)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(text)
+        .collect();
+    assert_eq!(allowed, ["Active", "PassThrough"]);
+    assert_eq!(get(parameter, "Default").and_then(text), Some("PassThrough"));
+    for (id, function) in stack.functions() {
+        let tracing = stack.function_property(function, "Tracing").and_then(reference);
+        assert_eq!(tracing, Some("FunctionTracing"), "{id}");
+    }
+}
