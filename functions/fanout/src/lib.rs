@@ -18,12 +18,16 @@ use tracing::info;
 pub async fn handler(service: &FanoutService, event: LambdaEvent<Event>) -> Result<DynamoDbEventResponse, Error> {
     let started = Instant::now();
     let records = event.payload.records.len();
-    let created: Vec<i64> = event
-        .payload
-        .records
-        .iter()
-        .map(|r| r.change.approximate_creation_date_time.timestamp_millis())
-        .collect();
+    let metered = service.metrics().is_on();
+    let created: Vec<i64> = match metered {
+        true => event
+            .payload
+            .records
+            .iter()
+            .map(|r| r.change.approximate_creation_date_time.timestamp_millis())
+            .collect(),
+        false => Vec::new(),
+    };
     let items = event.payload.records.into_iter().map(actor_stream_item).collect();
     let outcome = service.fan_out(items).await;
     info!(
@@ -34,17 +38,19 @@ pub async fn handler(service: &FanoutService, event: LambdaEvent<Event>) -> Resu
         failed = outcome.failed.len(),
         "fanned out"
     );
-    let now = now_millis();
-    let lags = created.iter().filter(|&&c| c > 0).map(|c| (now - c).max(0) as f64);
-    let document = lags.fold(Document::new(), |d, lag| d.value(Metric::FanoutLag, lag));
-    service.metrics().emit(
-        document
-            .count(Metric::BatchSize, records)
-            .duration(Metric::BatchDuration, started.elapsed())
-            .count(Metric::Deliveries, outcome.delivered)
-            .count(Metric::GoneConnections, outcome.gone)
-            .count(Metric::ThrottledPosts, outcome.throttled)
-            .property("requestId", event.context.request_id.as_str()),
-    );
+    if metered {
+        let now = now_millis();
+        let lags = created.iter().filter(|&&c| c > 0).map(|c| (now - c).max(0) as f64);
+        let document = lags.fold(Document::new(), |d, lag| d.value(Metric::FanoutLag, lag));
+        service.metrics().emit(
+            document
+                .count(Metric::BatchSize, records)
+                .duration(Metric::BatchDuration, started.elapsed())
+                .count(Metric::Deliveries, outcome.delivered)
+                .count(Metric::GoneConnections, outcome.gone)
+                .count(Metric::ThrottledPosts, outcome.throttled)
+                .property("requestId", event.context.request_id.as_str()),
+        );
+    }
     Ok(batch_response(outcome.failed))
 }
