@@ -116,6 +116,7 @@ fn image(actor: usize, version: u64) -> serde_dynamo::Item {
         epoch: EPOCH,
         updated_at: EPOCH.0 as i64 + version as i64,
         log: Vec::new(),
+        trace: None,
     };
     serde_dynamo::to_item(&record).expect("actor record item")
 }

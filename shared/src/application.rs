@@ -118,7 +118,10 @@ impl Services {
             app,
             Stores::all(store),
             config.settings.clone(),
-            WorkflowSettings::default(),
+            WorkflowSettings {
+                metrics: config.settings.metrics.clone(),
+                ..WorkflowSettings::default()
+            },
         )
     }
 
@@ -161,6 +164,7 @@ impl Services {
             sender,
             self.settings.send_concurrency,
         )
+        .with_metrics(self.settings.metrics.clone())
     }
 
     /// `$default`: every client message.

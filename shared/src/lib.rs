@@ -31,6 +31,10 @@
 //! - [`lambda_events`]: Lambda event JSON in and out; [`stream_events`]: stream records
 //!   decoded into actor and workflow changes.
 //! - [`config`]: environment configuration.
+//!
+//! Operations:
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines; [`trace`]: the request id that
+//!   travels with a change from the call to its deliveries.
 
 pub mod actor;
 pub mod app;
@@ -45,6 +49,7 @@ pub mod dynamo;
 pub mod error;
 pub mod ids;
 pub mod lambda_events;
+pub mod metrics;
 pub mod ports;
 pub mod presence;
 pub mod projection;
@@ -55,6 +60,7 @@ pub mod service;
 pub mod stream_events;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 pub mod workflow;
 
 pub use error::{Error, Result};

@@ -67,6 +67,9 @@ pub struct ActorRecord {
     /// The patches of the latest versions (see [`crate::changelog`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log: Vec<LogEntry>,
+    /// The request that wrote this version (see [`crate::trace`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::Trace>,
 }
 
 /// The result of a call made with an idempotency key, recorded in the same write as the

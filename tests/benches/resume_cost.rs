@@ -61,6 +61,7 @@ async fn main() {
         let without_log = item_size(
             &serde_dynamo::to_item(statecast::records::ActorRecord {
                 log: Vec::new(),
+                trace: None,
                 ..record.clone()
             })
             .expect("item"),

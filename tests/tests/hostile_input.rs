@@ -68,6 +68,7 @@ async fn a_reply_over_the_message_limit_becomes_too_large() {
         epoch: statecast::ids::Epoch(1),
         updated_at: now_millis(),
         log: Vec::new(),
+        trace: None,
     };
     let write = ActorWrite {
         key: key.clone(),

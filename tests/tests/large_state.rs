@@ -61,6 +61,7 @@ async fn a_340_kb_state_reaches_old_and_new_subscribers_in_parts() {
             epoch: Epoch(now_millis() as u64),
             updated_at: now_millis(),
             log: Vec::new(),
+            trace: None,
         }),
         with: Vec::new(),
         call: None,

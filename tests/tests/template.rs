@@ -567,8 +567,9 @@ fn every_function_runs_bootstrap_on_al2023_arm64_with_json_logs() {
             .map(|a| one_or_many(a).into_iter().filter_map(text).collect())
             .unwrap_or_default();
         assert_eq!(architectures, ["arm64"], "{id} Architectures");
-        let log_format = property("LoggingConfig")
-            .and_then(|c| get(c, "LogFormat"))
+        // SAM merges a function's `LoggingConfig` map into the one under `Globals`.
+        let log_format = at(function, &["Properties", "LoggingConfig", "LogFormat"])
+            .or_else(|| at(&stack.template, &["Globals", "Function", "LoggingConfig", "LogFormat"]))
             .and_then(text);
         assert_eq!(log_format, Some("JSON"), "{id} LoggingConfig.LogFormat");
     }
@@ -1427,3 +1428,7 @@ fn outputs_give_the_websocket_url_and_the_endpoint_the_fanout_posts_to() {
         .and_then(|v| sub(v));
     assert_eq!(posts_to, Some(endpoint));
 }
+
+/// Dashboard, alarms, access logs, log groups, parameter patterns and the JWT secret reference.
+#[path = "template/operations.rs"]
+mod operations;

@@ -174,6 +174,7 @@ async fn a_large_state_arrives_in_parts() {
             epoch: Epoch(now_millis() as u64),
             updated_at: now_millis(),
             log: Vec::new(),
+            trace: None,
         }),
         with: Vec::new(),
         call: None,

@@ -7,7 +7,8 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::http::HeaderValue;
 use lambda_runtime::{Error, LambdaEvent};
-use statecast::lambda_events::{accepted_subprotocol, connect_request, response};
+use statecast::lambda_events::{accepted_subprotocol, connect_request, request_id, response};
+use statecast::metrics::{Document, Metric};
 use statecast::protocol::ErrorCode;
 use statecast::service::ConnectService;
 use tracing::{error, info};
@@ -31,6 +32,11 @@ pub async fn handler(
     let status = match result {
         Ok(record) => {
             info!(connection = %record.connection_id, tenant = %record.tenant, "connected");
+            service.metrics().emit(
+                Document::new()
+                    .count(Metric::ConnectionsOpened, 1)
+                    .property("requestId", request_id(&event.payload)),
+            );
             200
         }
         Err(e) => {

@@ -1,11 +1,15 @@
 //! `$default` handler: one client frame in, the reply frame out as the route response (or,
 //! over the message limit, in parts through `@connections`).
+//!
+//! The frame is handled inside a [`trace::scope`] of the request id (and X-Ray trace id), so a
+//! change it writes carries them to the fan-out's log lines.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use lambda_runtime::{Error, LambdaEvent};
 use statecast::lambda_events::{connection_id, request_id, response};
 use statecast::protocol::{ErrorCode, ServerMessage};
 use statecast::service::MessageService;
+use statecast::trace::{self, Trace};
 
 pub async fn handler(
     service: &MessageService,
@@ -23,7 +27,9 @@ pub async fn handler(
         .into(),
         Ok(connection) => {
             let body = event.payload.body.as_deref().unwrap_or_default();
-            service.handle_frame(&connection, body, &request_id).await
+            let xray = Trace::xray_header(event.context.xray_trace_id.as_deref());
+            let trace = Trace::new(request_id.as_str(), xray.as_deref());
+            trace::scope(trace, service.handle_frame(&connection, body, &request_id)).await
         }
     };
     // No body when the reply went out in parts through `@connections`.

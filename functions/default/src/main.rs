@@ -6,11 +6,13 @@ use statecast::app::application;
 use statecast::application::Services;
 use statecast::config::Config;
 use statecast::connections_api::ApiGatewaySender;
+use statecast::metrics::Metrics;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    config.settings.metrics = Metrics::lambda("statecast-default");
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let mut services = Services::on_dynamodb(application()?, aws_sdk_dynamodb::Client::new(&sdk), &config);
     // Replies over the 128 KB message limit, broadcasts and presence go out through `@connections`.

@@ -6,6 +6,7 @@ use statecast::app::application;
 use statecast::application::Services;
 use statecast::config::Config;
 use statecast::connections_api::ApiGatewaySender;
+use statecast::metrics::Metrics;
 
 /// Decoding stream images and diffing states allocate a lot: mimalloc makes the handler
 /// faster than the system allocator (`cargo bench -p statecast --bench fanout`).
@@ -15,7 +16,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    config.settings.metrics = Metrics::lambda("statecast-fanout");
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let sender = ApiGatewaySender::on_endpoint(&sdk, config.require_connections_endpoint()?);
     let services = Services::on_dynamodb(application()?, aws_sdk_dynamodb::Client::new(&sdk), &config);

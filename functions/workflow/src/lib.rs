@@ -4,12 +4,15 @@
 //! One function serves both triggers: a DynamoDB stream batch (`Records`) is processed with
 //! partial batch failures; any other event (the EventBridge schedule) sweeps the timers.
 
+use std::time::Instant;
+
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use statecast::lambda_events::batch_response;
+use statecast::metrics::{Document, Metric};
 use statecast::stream_events::workflow_stream_item;
 use statecast::workflow::WorkflowService;
 use tracing::info;
@@ -66,10 +69,16 @@ pub async fn handler(service: &WorkflowService, event: LambdaEvent<WorkflowEvent
 
 /// Processes one stream batch; the failed records come back as batch item failures.
 pub async fn stream_handler(service: &WorkflowService, batch: Event) -> DynamoDbEventResponse {
+    let started = Instant::now();
     let records = batch.records.len();
     let items = batch.records.into_iter().map(workflow_stream_item).collect();
     let failed = service.process(items).await;
     info!(records, failed = failed.len(), "workflow records processed");
+    service.metrics().emit(
+        Document::new()
+            .count(Metric::BatchSize, records)
+            .duration(Metric::BatchDuration, started.elapsed()),
+    );
     batch_response(failed)
 }
 

@@ -3,11 +3,13 @@ use lambda_runtime::{run, service_fn, Error};
 use statecast::app::application;
 use statecast::application::Services;
 use statecast::config::Config;
+use statecast::metrics::Metrics;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    config.settings.metrics = Metrics::lambda("statecast-workflow");
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let services = Services::on_dynamodb(application()?, aws_sdk_dynamodb::Client::new(&sdk), &config);
     let service = services.workflow();

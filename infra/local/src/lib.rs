@@ -12,11 +12,14 @@
 //! - [`stream_records`]: Streams API records → Lambda `DynamoDbEvent` records.
 //! - [`tick`]: periodic background tasks until shutdown.
 //! - [`workflows`]: the workflow function on the workflows stream and the timer sweep tick.
-//! - [`page`]: the demo page served at `/`.
+//! - [`page`]: the demo page served at `/`; [`inspector`]: the inspector at `/_inspector`.
+//! - [`logging`]: the binary's log output (quiet by default, `-v`, `--log-format json`).
 
 pub mod engine;
 pub mod esm;
 pub mod gateway;
+pub mod inspector;
+pub mod logging;
 pub mod page;
 pub mod stack;
 pub mod stream_records;

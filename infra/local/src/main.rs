@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use statecast::metrics::Metrics;
 use statecast_authorizer::AuthConfig;
 use statecast_local::engine::StreamRetention;
 use statecast_local::gateway::{ConnectionsTransport, FaultPlan, LatencyRange, Limits};
+use statecast_local::logging::{self, LogFormat};
 use statecast_local::{LocalOptions, LocalStack};
 
 /// Runs the WebSocket API, @connections, DynamoDB with Streams and the fan-out locally.
@@ -17,6 +19,15 @@ use statecast_local::{LocalOptions, LocalStack};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// More output: -v what the stack does, -vv debug, -vvv everything (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// `text` for people; `json` for the JSON lines the Lambda runtime prints.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    /// Print each function's metrics as CloudWatch EMF lines on stdout, as on Lambda.
+    #[arg(long)]
+    metrics: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -72,6 +83,9 @@ struct RunArgs {
     /// default they are deleted once processed, so a long session stays small).
     #[arg(long)]
     keep_processed_stream_records: bool,
+    /// Do not serve the inspector page at /_inspector (nor record what it shows).
+    #[arg(long)]
+    no_inspector: bool,
     #[command(flatten)]
     auth: AuthArgs,
     #[command(flatten)]
@@ -153,17 +167,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{token}");
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn,dynoxide=error".into()),
-        )
-        .init();
+    logging::init(cli.log_format, cli.verbose)?;
     let started = Instant::now();
-    let (options, auth_line) = options(cli.run)?;
+    let (mut options, auth_line) = options(cli.run)?;
+    if cli.metrics {
+        options.settings.metrics = Metrics::stdout("statecast-local");
+    }
     let stack = LocalStack::start(options).await?;
     println!("statecast local stack ready in {} ms", started.elapsed().as_millis());
     println!("  Page:         {}", stack.page_url);
+    if let Some(inspector) = &stack.inspector_url {
+        println!("  Inspector:    {inspector}");
+    }
     println!("  WebSocket:    {}", stack.ws_url);
     println!("  @connections: {}", stack.connections_url);
     println!("  DynamoDB:     {}", stack.dynamodb_endpoint);
@@ -226,6 +241,7 @@ fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::
             ..StreamRetention::default()
         },
         auth,
+        inspector: !args.no_inspector,
         ..LocalOptions::default()
     };
     Ok((options, auth_line))

@@ -28,6 +28,7 @@ use crate::gateway::{
     self, AuthorizerFn, ConnectionsTransport, FaultPlan, Gateway, InProcessSender, LateSender, Limits, Routes,
     WsHandler,
 };
+use crate::inspector::{self, taps, Inspector, Journal, MappingView};
 use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use statecast_authorizer::{AuthConfig, Authorizer};
 
@@ -63,6 +64,8 @@ pub struct LocalOptions {
     pub stream_retention: StreamRetention,
     /// Faults and latency injected into `@connections` posts (none by default).
     pub connection_faults: FaultPlan,
+    /// Serve the inspector at `/_inspector` (and record what it shows); the binary turns it on.
+    pub inspector: bool,
 }
 
 impl Default for LocalOptions {
@@ -86,6 +89,7 @@ impl Default for LocalOptions {
             connections_transport: ConnectionsTransport::default(),
             stream_retention: StreamRetention::default(),
             connection_faults: FaultPlan::default(),
+            inspector: false,
         }
     }
 }
@@ -112,6 +116,8 @@ pub enum StartError {
 pub struct LocalStack {
     /// `http://host:port/`: the demo page.
     pub page_url: String,
+    /// `http://host:port/_inspector` when [`LocalOptions::inspector`] is on.
+    pub inspector_url: Option<String>,
     /// `ws://host:port/{stage}`: where clients connect.
     pub ws_url: String,
     /// `http://host:port/{stage}`: the `@connections` endpoint.
@@ -145,6 +151,9 @@ impl LocalStack {
         let positions = DynamoPositions::open(dynamo.clone(), format!("{}esm-positions", options.table_prefix)).await?;
         let mut esm_config = options.esm.clone();
         esm_config.positions.get_or_insert(positions);
+        if options.settings.metrics.is_on() && !esm_config.metrics.is_on() {
+            esm_config.metrics = options.settings.metrics.clone();
+        }
 
         let addr = SocketAddr::new(options.host, options.port);
         let listener = tokio::net::TcpListener::bind(addr)
@@ -162,6 +171,11 @@ impl LocalStack {
             None => options.dev_tenant.clone().map(TenantId::new).transpose()?,
         };
         let store = Arc::new(DynamoStore::new(dynamo.clone(), tables.clone()));
+        let journal = options.inspector.then(|| Arc::new(Journal::default()));
+        let mut workflow_settings = options.workflow_settings.clone();
+        if !workflow_settings.metrics.is_on() {
+            workflow_settings.metrics = settings.metrics.clone();
+        }
         // `$default` and `$disconnect` post (replies in parts, broadcasts, presence) through
         // `@connections` with the fan-out's transport: over HTTP with the SDK as deployed, or
         // in-process into the gateway (built from these routes, so attached below).
@@ -173,14 +187,17 @@ impl LocalStack {
         };
         let services = Services::new(
             options.application.clone(),
-            Stores::all(store),
+            Stores::all(store.clone()),
             settings,
-            options.workflow_settings.clone(),
+            workflow_settings,
         )
         .with_sender(sender);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut routes = routes(&services);
         routes.authorizer = options.auth.clone().map(authorizer).transpose()?;
+        if let Some(journal) = &journal {
+            routes.default = taps::default_route(journal.clone(), routes.default);
+        }
         let gateway = Arc::new(
             Gateway::new(
                 routes,
@@ -192,7 +209,15 @@ impl LocalStack {
             .with_faults(options.connection_faults.clone()),
         );
         late.attach(gateway.clone());
-        let app = gateway::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let inspector = journal.as_ref().map(|journal| {
+            let app = options.application.clone();
+            Arc::new(Inspector::new(journal.clone(), gateway.clone(), store.clone(), app))
+        });
+        let mut router = gateway::router(gateway.clone());
+        if let Some(inspector) = &inspector {
+            router = router.merge(inspector::router(inspector.clone()));
+        }
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
         // Small frames must not wait for delayed ACKs (Nagle): API Gateway pushes them at once.
         let listener = gateway::LingeringListener::new(listener).tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -205,7 +230,12 @@ impl LocalStack {
             let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
         });
 
-        let fanout = fanout_handler(&sdk, &connections_url, &gateway, transport, &services);
+        let mut fanout = fanout_handler(&sdk, &connections_url, &gateway, transport, &services, journal.as_ref());
+        let mut workflow = workflow_handler(services.workflow());
+        if let Some(journal) = &journal {
+            fanout = taps::stream(journal.clone(), "actors", true, fanout);
+            workflow = taps::stream(journal.clone(), "workflows", false, workflow);
+        }
         let arn = stream_arn(&dynamo, &tables.actors)
             .await
             .map_err(|e| StartError::Stream(e.to_string()))?;
@@ -218,8 +248,21 @@ impl LocalStack {
             aws_sdk_dynamodbstreams::Client::new(&sdk),
             workflow_arn,
             workflow_esm_config(&esm_config),
-            workflow_handler(services.workflow()),
+            workflow,
         );
+        if let Some(inspector) = &inspector {
+            for (name, function, table, handle) in [
+                ("actors", "statecast-fanout", &tables.actors, &esm),
+                ("workflows", "statecast-workflow", &tables.workflows, &workflow_esm),
+            ] {
+                inspector.add_mapping(MappingView {
+                    name,
+                    function,
+                    table: table.clone(),
+                    observer: handle.observer(),
+                });
+            }
+        }
         let timers = spawn_timer_sweep(services.workflow(), options.timer_sweep_interval, shutdown_rx.clone());
         let readers = vec![
             StreamReader {
@@ -236,6 +279,7 @@ impl LocalStack {
         info!(%ws_url, %connections_url, dynamodb = %engine.endpoint, "local stack ready");
         Ok(LocalStack {
             page_url: format!("http://{bound}/"),
+            inspector_url: inspector.map(|_| format!("http://{bound}/_inspector")),
             ws_url,
             connections_url,
             dynamodb_endpoint: engine.endpoint.clone(),
@@ -338,11 +382,15 @@ fn fanout_handler(
     gateway: &Arc<Gateway>,
     transport: ConnectionsTransport,
     services: &Services,
+    journal: Option<&Arc<Journal>>,
 ) -> StreamHandler {
-    let sender: Arc<dyn ConnectionSender> = match transport {
+    let mut sender: Arc<dyn ConnectionSender> = match transport {
         ConnectionsTransport::InProcess => Arc::new(InProcessSender::new(gateway.clone())),
         ConnectionsTransport::Http => Arc::new(ApiGatewaySender::on_endpoint(sdk, connections_url)),
     };
+    if let Some(journal) = journal {
+        sender = Arc::new(taps::RecordedPosts::new(journal.clone(), sender));
+    }
     let service = Arc::new(services.fanout(sender));
     Arc::new(move |event| {
         let service = service.clone();

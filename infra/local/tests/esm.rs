@@ -10,6 +10,7 @@ use aws_lambda_events::dynamodb::{EventRecord, StreamViewType};
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodb::types::AttributeValue;
 use statecast::dynamo::{create_tables, TableNames};
+use statecast::metrics::{CaptureWriter, Metric, Metrics};
 use statecast_local::engine::{loopback_sdk_config, Engine};
 use statecast_local::esm::{
     stream_arn, stream_handler, EsmConfig, EsmHandle, EventSourceMapping, FailureReason, StartingPosition,
@@ -295,12 +296,26 @@ async fn item_failures_past_the_retry_limit_sink_the_rest_of_the_batch() {
         let failed = batch.iter().filter(|r| key_of(r) == key(3)).map(sequence_of).collect();
         Answer::Fail(failed)
     });
+    let emf = Arc::new(CaptureWriter::new());
     let config = EsmConfig {
         max_retry_attempts: 1,
+        metrics: Metrics::new("fn-fanout", emf.clone()),
         ..fast()
     };
     let esm = fx.start_esm(config, &calls, reply);
     assert!(esm.wait_idle(WAIT).await);
+
+    // The sink counts what it got in one EMF document.
+    let documents = emf.documents();
+    let [document] = documents.as_slice() else {
+        panic!("one document: {documents:?}")
+    };
+    assert_eq!(document["OnFailureRecords"], 2.0);
+    assert_eq!(document["FunctionName"], "fn-fanout");
+    assert_eq!(document["reason"], "retries exhausted");
+    let declared = &document["_aws"]["CloudWatchMetrics"][0]["Metrics"][0];
+    assert_eq!(declared["Name"], Metric::OnFailureRecords.name());
+    assert_eq!(declared["Unit"], "Count");
 
     assert_eq!(calls.keys(), [keys(0..5), keys(3..5)]);
     let failures = esm.failures();

@@ -15,6 +15,7 @@ use crate::changelog;
 use crate::delta::{self, serialized_len};
 use crate::error::{Error, Result};
 use crate::ids::{ActorKey, Epoch, Version};
+use crate::metrics::{Document, Metric};
 use crate::ports::ActorWrite;
 use crate::records::{now_millis, ActorRecord, MAX_ITEM_BYTES};
 use crate::service::idempotent::Recording;
@@ -84,6 +85,7 @@ impl MessageService {
                     epoch,
                     updated_at: now,
                     log,
+                    trace: crate::trace::current(),
                 })
             };
             let version = record.as_ref().map_or(expected, |r| r.version);
@@ -96,7 +98,11 @@ impl MessageService {
             };
             match self.actors.write(write).await {
                 Ok(()) => return Ok((outcome.value, version)),
-                Err(Error::VersionConflict(_)) if Instant::now() < deadline => {
+                Err(Error::VersionConflict(k)) => {
+                    self.settings.metrics.emit(Document::new().count(Metric::Conflicts, 1));
+                    if Instant::now() >= deadline {
+                        return Err(Error::VersionConflict(k));
+                    }
                     debug!(%key, attempt, "version conflict; retrying");
                     let pause = backoff::delay(attempt, BACKOFF_BASE, BACKOFF_CAP);
                     tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
@@ -105,6 +111,22 @@ impl MessageService {
                 Err(other) => return Err(other),
             }
         }
+    }
+
+    /// Records a call's outcome (`ok` or its error code) and latency.
+    pub(super) fn record_call<T>(&self, started: std::time::Instant, result: &Result<T>) {
+        let outcome = match result {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.code().to_string(),
+        };
+        let mut document = Document::new()
+            .outcome(outcome)
+            .count(Metric::Calls, 1)
+            .duration(Metric::CallLatency, started.elapsed());
+        if let Some(trace) = crate::trace::current() {
+            document = document.property("requestId", trace.request_id);
+        }
+        self.settings.metrics.emit(document);
     }
 
     /// The state's JSON size, if within the limit.

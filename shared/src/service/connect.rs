@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::ids::{ConnectionId, TenantId};
+use crate::metrics::Metrics;
 use crate::ports::ConnectionStore;
 use crate::records::ConnectionRecord;
 use crate::service::Settings;
@@ -27,6 +28,11 @@ pub struct ConnectService {
 impl ConnectService {
     pub fn new(connections: Arc<dyn ConnectionStore>, settings: Settings) -> Self {
         Self { connections, settings }
+    }
+
+    /// Where the handler records its metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.settings.metrics
     }
 
     /// Stores the connection (one `PutItem`); refuses it when no tenant can be established.

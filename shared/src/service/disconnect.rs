@@ -7,12 +7,14 @@ use tracing::warn;
 
 use crate::error::{chain, Result};
 use crate::ids::{ActorKey, ConnectionId};
+use crate::metrics::{Document, Metric, Metrics};
 use crate::ports::{ConnectionSender, ConnectionStore, SubscriptionStore};
 use crate::service::rooms::Rooms;
 
 #[derive(Clone)]
 pub struct DisconnectService {
     rooms: Rooms,
+    metrics: Metrics,
 }
 
 impl DisconnectService {
@@ -26,21 +28,31 @@ impl DisconnectService {
     ) -> Self {
         Self {
             rooms: Rooms::new(subscriptions, connections, sender, concurrency),
+            metrics: Metrics::off(),
         }
+    }
+
+    /// Counts the connections removed in `metrics` (`ConnectionsClosed`).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Deletes the subscriptions first (announcing member leaves) and the connection last;
     /// returns how many subscriptions went. Subscriptions the index has not seen yet are
     /// left to their TTL (or to the next post's 410).
     pub async fn disconnect(&self, connection: &ConnectionId) -> Result<usize> {
-        self.rooms.remove(vec![connection.clone()], None).await
+        let held = self.rooms.remove(vec![connection.clone()], None).await?;
+        self.metrics.emit(Document::new().count(Metric::ConnectionsClosed, 1));
+        Ok(held)
     }
 
     /// A post to `connection` for `actor` answered 410: the client left without a
     /// `$disconnect` we saw. Failures are logged; TTL catches what is missed.
     pub async fn remove_gone(&self, connection: &ConnectionId, actor: &ActorKey) {
-        if let Err(e) = self.rooms.remove(vec![connection.clone()], Some(actor)).await {
-            warn!(%connection, error = %chain(&e), "could not clean up a gone connection; TTL will");
+        match self.rooms.remove(vec![connection.clone()], Some(actor)).await {
+            Ok(_) => self.metrics.emit(Document::new().count(Metric::ConnectionsClosed, 1)),
+            Err(e) => warn!(%connection, error = %chain(&e), "could not clean up a gone connection; TTL will"),
         }
     }
 }

@@ -84,6 +84,7 @@ impl FanoutService {
                     };
                     let frame = frames::frame_for_run(first, last, run.len() > 1, &self.registry, &self.settings);
                     let outcome = self.deliver(first.key(), &frame, counts_ref).await;
+                    crate::trace::log_delivered(run.iter().map(|(_, change)| change), outcome.is_ok());
                     if let Some(failed) = settle(first_sequence.clone(), outcome) {
                         return Some(failed);
                     }
@@ -142,6 +143,11 @@ impl FanoutService {
             self.remove_gone(key, &connection).await;
         }
         Ok(())
+    }
+
+    /// Where the handler records the batch's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.settings.metrics
     }
 
     /// A 410 means the client left without a `$disconnect` we saw: drop it and all it held.

@@ -92,7 +92,12 @@ impl MessageService {
             }
         };
         let id = message.id().cloned();
-        match self.dispatch(connection, message).await {
+        let call = matches!(message, ClientMessage::Call { .. }).then(std::time::Instant::now);
+        let result = self.dispatch(connection, message).await;
+        if let Some(started) = call {
+            self.record_call(started, &result);
+        }
+        match result {
             Ok(reply) => reply,
             Err(error) => {
                 if error.code() == ErrorCode::Internal {

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::changelog::ChangeLogSettings;
 use crate::ids::TenantId;
+use crate::metrics::Metrics;
 
 pub use connect::{ConnectRequest, ConnectService};
 pub use disconnect::DisconnectService;
@@ -52,6 +53,8 @@ pub struct Settings {
     pub coalesce: bool,
     /// How many broadcasts and presence changes (joins, updates) one connection may send.
     pub broadcast_rate: RateLimit,
+    /// Where the services' metrics go (off unless a function's `main` or local mode sets it).
+    pub metrics: Metrics,
 }
 
 /// At most `max` messages per `window` (fixed windows, counted in DynamoDB so every Lambda
@@ -87,6 +90,7 @@ impl Default for Settings {
                 max: 20,
                 window: Duration::from_secs(1),
             },
+            metrics: Metrics::off(),
         }
     }
 }

@@ -84,6 +84,9 @@ pub struct InstanceRecord {
     pub created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<i64>,
+    /// The request that started the instance (see [`crate::trace`]); its steps log it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::Trace>,
 }
 
 /// One succeeded step's output.

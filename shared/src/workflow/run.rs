@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::action::{ActionContext, ActionError};
 use super::definition::{Outcome, StepDefinition, WorkflowDefinition};
@@ -22,7 +22,9 @@ use super::progress::{path, StepView};
 use super::reference::resolve;
 use super::service::{corrupt, WorkflowService};
 use crate::error::Result;
+use crate::metrics::{Document, Metric};
 use crate::records::now_millis;
+use crate::trace;
 
 /// What an attempt ended with.
 pub(super) enum Ended {
@@ -38,6 +40,19 @@ impl WorkflowService {
             warn!(workflow_id = %seen.workflow_id, sk = %seen.sk, "step or instance is missing");
             return Ok(());
         };
+        // Every line about this step names the request that started the instance.
+        let trace = instance.trace.as_ref();
+        let span = info_span!(
+            "step",
+            workflow_id = %step.workflow_id,
+            step = %step.name,
+            request_id = trace::request_id(trace),
+            xray_trace_id = trace::xray_trace_id(trace),
+        );
+        self.run_loaded(seen, instance, step).instrument(span).await
+    }
+
+    async fn run_loaded(&self, seen: &StepRecord, instance: InstanceRecord, step: StepRecord) -> Result<()> {
         if !step.is_runnable() || step.attempt != seen.attempt {
             debug!(workflow_id = %step.workflow_id, sk = %step.sk, "already handled");
             return Ok(());
@@ -88,6 +103,22 @@ impl WorkflowService {
         )
         .await?;
         let result = self.execute(&instance, &step, def, action, input).await;
+        let outcome = match &result {
+            Ok(_) => "succeeded",
+            Err(e) if e.retryable && step.attempt < def.retry.max_attempts => "retried",
+            Err(_) => "failed",
+        };
+        let ran_for = (now_millis() - started_at).max(0) as f64;
+        self.settings.metrics.emit(
+            Document::new()
+                .outcome(outcome)
+                .count(Metric::WorkflowSteps, 1)
+                .value(Metric::StepDuration, ran_for)
+                .property("workflowId", step.workflow_id.as_str())
+                .property("step", step.name.as_str())
+                .property("compensation", step.kind == StepKind::Compensation)
+                .property("requestId", trace::request_id(instance.trace.as_ref())),
+        );
         match result {
             Ok(output) => {
                 let size = output.to_string().len();

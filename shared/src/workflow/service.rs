@@ -42,6 +42,8 @@ pub struct WorkflowSettings {
     /// Largest step output recorded (JSON bytes); a larger one fails the step. Outputs live
     /// in the instance item and the progress actor, both under DynamoDB's 400 KB item limit.
     pub max_output_bytes: usize,
+    /// Where step metrics go (off by default).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Default for WorkflowSettings {
@@ -53,6 +55,7 @@ impl Default for WorkflowSettings {
             commit_attempts: 8,
             max_input_bytes: 64 * 1024,
             max_output_bytes: 32 * 1024,
+            metrics: crate::metrics::Metrics::off(),
         }
     }
 }
@@ -80,6 +83,11 @@ impl WorkflowService {
             registry,
             settings,
         }
+    }
+
+    /// Where the stream handler records its batches' metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.settings.metrics
     }
 
     /// The writes that start `workflow` for `tenant`: the instance, every step (those with no
@@ -129,6 +137,7 @@ impl WorkflowService {
             progress: progress.clone(),
             created_at,
             finished_at: None,
+            trace: crate::trace::current(),
         };
         let mut writes = vec![WorkflowWrite::PutInstance(Box::new(instance))];
         writes.extend(definition.steps.iter().map(|step| {
@@ -146,6 +155,7 @@ impl WorkflowService {
             epoch: Epoch(created_at.max(1) as u64),
             updated_at: created_at,
             log: Vec::new(),
+            trace: crate::trace::current(),
         }));
         Ok((
             writes,

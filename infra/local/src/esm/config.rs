@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use statecast::metrics::Metrics;
+
 use super::positions::PositionStore;
 
 /// Longest back-off between retries of a failing batch or SDK call.
@@ -38,6 +40,8 @@ pub struct EsmConfig {
     /// Keeps the position on each shard across restarts, as AWS does for a mapping; without
     /// one a restarted mapping starts again at `starting_position`.
     pub positions: Option<Arc<dyn PositionStore>>,
+    /// Counts the records sent to the on-failure sink (`OnFailureRecords`); off by default.
+    pub metrics: Metrics,
 }
 
 impl Default for EsmConfig {
@@ -55,6 +59,7 @@ impl Default for EsmConfig {
             shard_refresh_interval: Duration::from_secs(1),
             function_timeout: Duration::from_secs(60),
             positions: None,
+            metrics: Metrics::off(),
         }
     }
 }

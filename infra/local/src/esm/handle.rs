@@ -21,6 +21,14 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    fn stats_now(&self) -> EsmStats {
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn failures_now(&self) -> Vec<FailedBatch> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     pub(super) fn stats(&self, update: impl FnOnce(&mut EsmStats)) {
         update(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
     }
@@ -40,6 +48,27 @@ pub(super) struct Progress {
     pub(super) rounds: u64,
     /// The round found nothing to read, invoke or retry.
     pub(super) idle: bool,
+}
+
+/// Reads what a mapping shares (see [`EsmHandle::observer`]).
+#[derive(Clone)]
+pub struct EsmObserver {
+    shared: Arc<Shared>,
+}
+
+impl EsmObserver {
+    pub fn stats(&self) -> EsmStats {
+        self.shared.stats_now()
+    }
+
+    pub fn failures(&self) -> Vec<FailedBatch> {
+        self.shared.failures_now()
+    }
+
+    /// The last record processed or sunk, by shard.
+    pub fn positions(&self) -> ShardPositions {
+        self.shared.positions.borrow().clone()
+    }
 }
 
 /// Controls a running mapping. Dropping it stops the mapping too (without waiting).
@@ -67,15 +96,19 @@ impl EsmHandle {
 
     /// Everything sent to the on-failure sink so far, oldest first.
     pub fn failures(&self) -> Vec<FailedBatch> {
-        self.shared
-            .failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.shared.failures_now()
     }
 
     pub fn stats(&self) -> EsmStats {
-        *self.shared.stats.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.stats_now()
+    }
+
+    /// A read-only view of the stats, the sink and the positions that outlives no one's
+    /// control of the mapping (local mode's inspector holds one).
+    pub fn observer(&self) -> EsmObserver {
+        EsmObserver {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The sequence number of the last record processed (or sent to the sink) on each shard,

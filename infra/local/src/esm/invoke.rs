@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::DynamoDbBatchItemFailure;
+use statecast::metrics::{Document, Metric};
 use tokio::time::Instant;
 use tracing::{debug, error, warn, Instrument};
 
@@ -148,6 +149,10 @@ impl Ctx {
             "records sent to the on-failure destination"
         );
         self.shared.stats(|s| s.records_failed += failed.record_count as u64);
+        let document = Document::new().count(Metric::OnFailureRecords, failed.record_count);
+        self.config
+            .metrics
+            .emit(document.property("reason", failed.reason.to_string()));
         self.shared.push_failure(failed);
     }
 }

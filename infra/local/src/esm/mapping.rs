@@ -84,7 +84,13 @@ impl EventSourceMapping {
     }
 
     async fn run(mut self) {
-        info!(config = ?self.ctx.config, "event source mapping started");
+        let config = &self.ctx.config;
+        info!(
+            batch_size = config.batch_size,
+            max_retry_attempts = config.max_retry_attempts,
+            bisect = config.bisect_on_error,
+            "event source mapping started"
+        );
         let persisting = self.restore_positions().await;
         while !self.ctx.stopping() {
             if self.refresh_due() {

@@ -62,7 +62,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 pub use config::{EsmConfig, StartingPosition};
-pub use handle::EsmHandle;
+pub use handle::{EsmHandle, EsmObserver};
 pub use mapping::EventSourceMapping;
 pub use positions::{DynamoPositions, PositionError, PositionStore, ShardPositions};
 

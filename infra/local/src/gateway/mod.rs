@@ -29,7 +29,7 @@ use tracing::{info, warn};
 pub use authorize::AuthorizerFn;
 pub use faults::{FaultPlan, Faults, Injected, LatencyRange};
 pub use linger::{Lingering, LingeringListener, LINGER};
-pub use registry::{Registry, SLOW_CONSUMER};
+pub use registry::{Connection, Registry, SLOW_CONSUMER};
 pub use sender::{ConnectionsTransport, InProcessSender, LateSender};
 
 /// A route's handler: an API Gateway WebSocket event in, a proxy response out.
@@ -152,6 +152,11 @@ impl Gateway {
     /// a stream poller can look for the records it wrote at once instead of at its next poll.
     pub fn routed(&self) -> watch::Receiver<()> {
         self.routed.subscribe()
+    }
+
+    /// Connections currently open or in `$connect`, oldest first.
+    pub fn connections(&self) -> Vec<Arc<Connection>> {
+        self.registry.list()
     }
 
     /// Connections currently open or in `$connect`.

@@ -177,6 +177,13 @@ impl Registry {
         connection
     }
 
+    /// Every connection, oldest first.
+    pub fn list(&self) -> Vec<Arc<Connection>> {
+        let mut all: Vec<Arc<Connection>> = self.lock().values().cloned().collect();
+        all.sort_by(|a, b| (a.connected_at, &a.id).cmp(&(b.connected_at, &b.id)));
+        all
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<Connection>> {
         self.lock().get(id).cloned()
     }
