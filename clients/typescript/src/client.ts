@@ -1,13 +1,25 @@
 // Owns the connection: opening the WebSocket (token as subprotocols), reconnecting with
-// back-off, routing server frames to requests, subscriptions and part reassembly, re-sending
-// unanswered requests and resubscribing (with `since`) after a reconnect, and the public API.
+// back-off, routing server frames to requests, subscriptions (state, members, broadcasts) and
+// part reassembly, re-sending unanswered requests and resubscribing (with `since`, re-joining
+// with the last presence) after a reconnect, and the public API.
 
 import { backoffDelay, defaultBackoff, type BackoffOptions } from "./backoff.js";
 import { systemClock, type Clock } from "./clock.js";
 import { fromServerError, StatecastError } from "./errors.js";
 import { Emitter, throwLater } from "./events.js";
 import { PartAssembler } from "./parts.js";
-import { checkFrame, type ErrorFrame, type RequestId, type ServerFrame, type StreamFrame, type SubscribedFrame } from "./protocol.js";
+import { MemberList, type Member, type MembersChange } from "./presence.js";
+import {
+  checkFrame,
+  type BroadcastFrame,
+  type ErrorFrame,
+  type PresenceFrame,
+  type RequestId,
+  type SentFrame,
+  type ServerFrame,
+  type StreamFrame,
+  type SubscribedFrame,
+} from "./protocol.js";
 import { Replica, type Change, type Outcome } from "./replica.js";
 
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
@@ -40,6 +52,59 @@ export interface SubscribeOptions {
   paths?: string[];
   /** Called when the server refuses the subscription (e.g. `forbidden`, `not_found`). */
   onError?: (error: StatecastError) => void;
+  /** Join the actor's presence with this metadata (a JSON object of at most 1 KB): the handle's `members` then lists everyone, this connection too. */
+  presence?: Record<string, unknown>;
+  /** Follow the members without joining. */
+  members?: boolean;
+}
+
+/** An ephemeral message a subscriber of `actor` sent; `from` is its connection (see `Member.connection`). */
+export interface BroadcastMessage {
+  actor: string;
+  event: string;
+  payload: unknown;
+  from: string;
+}
+
+export type MembersListener = (members: readonly Member[], change: MembersChange) => void;
+export type BroadcastListener = (message: BroadcastMessage) => void;
+
+/** The server's answer to a broadcast or presence update: how many subscribers it was posted to. */
+export interface Sent {
+  actor: string;
+  recipients: number;
+}
+
+/** The answer to a presence update: `member` is this connection's membership with the new metadata. */
+export interface PresenceSent extends Sent {
+  member: Member;
+}
+
+export interface BroadcastOptions extends RequestOptions {
+  /** Leave this connection out of the recipients. */
+  excludeSelf?: boolean;
+}
+
+/**
+ * What `subscribe` returns: call it (or `unsubscribe()`) to remove the listener (the last one
+ * unsubscribes); it also follows the actor's presence and broadcasts.
+ */
+export interface SubscriptionHandle {
+  (): void;
+  unsubscribe(): void;
+  readonly actor: string;
+  /** The members (when joined with `presence` or asked with `members: true`), oldest join first. */
+  readonly members: readonly Member[];
+  /** This connection's member id while joined (a new one after every re-join). */
+  readonly memberId: string | undefined;
+  /** Calls `listener` whenever the member list changes; returns the function that removes it. */
+  onMembers(listener: MembersListener): () => void;
+  /** Calls `listener` with every broadcast on the actor; returns the function that removes it. */
+  onBroadcast(listener: BroadcastListener): () => void;
+  /** `client.updatePresence(actor, presence)`. */
+  updatePresence(presence: Record<string, unknown>, options?: RequestOptions): Promise<PresenceSent>;
+  /** `client.broadcast(actor, event, payload)`. */
+  broadcast(event: string, payload?: unknown, options?: BroadcastOptions): Promise<Sent>;
 }
 
 export interface RequestOptions {
@@ -72,6 +137,8 @@ export interface ClientEvents {
   send: [Record<string, unknown>];
   /** Errors not tied to a request: refused subscriptions, server errors without an id, listener exceptions. */
   error: [StatecastError | Error];
+  /** Every broadcast received, whichever actor it is on. */
+  broadcast: [BroadcastMessage];
 }
 
 interface Socket {
@@ -85,6 +152,8 @@ interface Socket {
 
 interface PendingRequest {
   frame: Record<string, unknown>;
+  /** Re-sent after a reconnect; otherwise rejected with `disconnected` when the socket drops. */
+  resend: boolean;
   resolve(frame: ServerFrame): void;
   reject(error: StatecastError): void;
   timer: unknown;
@@ -96,6 +165,16 @@ interface Subscription {
   replica: Replica;
   listeners: Set<StateListener<never>>;
   onError: ((error: StatecastError) => void) | undefined;
+  /** The metadata to join with (the last the server accepted); `undefined`: not joining. */
+  presence: Record<string, unknown> | undefined;
+  /** Follow the members (joining, or `members: true`). */
+  followsMembers: boolean;
+  members: MemberList;
+  /** The list being rebuilt for the awaited reply: the frames since the subscribe was sent. */
+  nextMembers: MemberList | undefined;
+  memberId: string | undefined;
+  memberListeners: Set<MembersListener>;
+  broadcastListeners: Set<BroadcastListener>;
 }
 
 /** API Gateway's WebSocket message limit: a larger frame would close the socket. */
@@ -144,19 +223,37 @@ export class Client extends Emitter<ClientEvents> {
 
   /**
    * Follows `actor`: `listener` gets its state (a new frozen object on every change) and what
-   * changed. One subscription per actor: more listeners share it (same `paths` required).
-   * Returns the function that removes `listener` (the last one unsubscribes).
+   * changed. With `presence` the connection joins the actor's presence (re-joining with the
+   * last accepted metadata after every reconnect); with it or `members: true` the handle
+   * lists the members. One subscription per actor: more listeners share it (same `paths`,
+   * and `presence`/`members` only on the first). Returns the handle; calling it removes
+   * `listener` (the last one unsubscribes).
    */
-  subscribe<S = unknown>(actor: string, listener: StateListener<S>, options: SubscribeOptions = {}): () => void {
+  subscribe<S = unknown>(actor: string, listener: StateListener<S>, options: SubscribeOptions = {}): SubscriptionHandle {
     if (this.current === "closed") throw new StatecastError("closed", "the client is closed");
     const paths = options.paths === undefined ? undefined : [...options.paths];
     let sub = this.subscriptions.get(actor);
     if (sub === undefined) {
-      sub = { actor, paths, replica: new Replica(paths !== undefined), listeners: new Set(), onError: options.onError };
+      sub = {
+        actor,
+        paths,
+        replica: new Replica(paths !== undefined),
+        listeners: new Set(),
+        onError: options.onError,
+        presence: options.presence === undefined ? undefined : { ...options.presence },
+        followsMembers: options.presence !== undefined || options.members === true,
+        members: new MemberList(),
+        nextMembers: undefined,
+        memberId: undefined,
+        memberListeners: new Set(),
+        broadcastListeners: new Set(),
+      };
       this.subscriptions.set(actor, sub);
       this.resubscribe(sub, false);
     } else if (JSON.stringify(sub.paths) !== JSON.stringify(paths)) {
       throw new StatecastError("bad_request", `already subscribed to ${actor} with other paths`);
+    } else if (options.presence !== undefined || (options.members === true && !sub.followsMembers)) {
+      throw new StatecastError("bad_request", `already subscribed to ${actor}: join when first subscribing, change the metadata with updatePresence`);
     } else if (sub.replica.epoch !== undefined) {
       // Late joiners get the current state at once.
       const { replica } = sub;
@@ -168,13 +265,62 @@ export class Client extends Emitter<ClientEvents> {
     }
     const owner = sub;
     owner.listeners.add(listener as StateListener<never>);
-    return () => {
+    const added = { members: new Set<MembersListener>(), broadcasts: new Set<BroadcastListener>() };
+    const unsubscribe = (): void => {
+      for (const l of added.members) owner.memberListeners.delete(l);
+      for (const l of added.broadcasts) owner.broadcastListeners.delete(l);
       if (!owner.listeners.delete(listener as StateListener<never>) || owner.listeners.size > 0) return;
       if (this.subscriptions.get(actor) !== owner) return;
       this.subscriptions.delete(actor);
       if (owner.replica.awaiting !== undefined) this.subscribeIds.delete(owner.replica.awaiting);
       this.send({ action: "unsubscribe", id: this.nextId++, actor });
     };
+    const listen = <L>(mine: Set<L>, shared: Set<L>, l: L): (() => void) => {
+      if (!owner.listeners.has(listener as StateListener<never>)) return () => {};
+      mine.add(l);
+      shared.add(l);
+      return () => {
+        mine.delete(l);
+        shared.delete(l);
+      };
+    };
+    const methods = {
+      unsubscribe,
+      onMembers: (l: MembersListener) => listen(added.members, owner.memberListeners, l),
+      onBroadcast: (l: BroadcastListener) => listen(added.broadcasts, owner.broadcastListeners, l),
+      updatePresence: (presence: Record<string, unknown>, options?: RequestOptions) => this.updatePresence(actor, presence, options),
+      broadcast: (event: string, payload?: unknown, options?: BroadcastOptions) => this.broadcast(actor, event, payload, options),
+    };
+    return Object.defineProperties(Object.assign(unsubscribe, methods), {
+      actor: { value: actor, enumerable: true },
+      members: { get: () => owner.members.list(), enumerable: true },
+      memberId: { get: () => owner.memberId, enumerable: true },
+    }) as SubscriptionHandle;
+  }
+
+  /**
+   * Replaces this connection's presence metadata in `actor` (it must have joined); the others
+   * get an `update`. Kept for re-joins once the server accepted it. Never queued or re-sent:
+   * rejects with `disconnected` unless open.
+   */
+  async updatePresence(actor: string, presence: Record<string, unknown>, options: RequestOptions = {}): Promise<PresenceSent> {
+    const reply = (await this.request({ action: "presence.update", actor, presence }, options.timeoutMs, false)) as SentFrame;
+    const sub = this.subscriptions.get(actor);
+    if (sub?.presence !== undefined) sub.presence = { ...presence };
+    return { actor: reply.actor, recipients: reply.recipients, member: reply.member as Member };
+  }
+
+  /**
+   * Posts `payload` under `event` (1 to 64 characters) to every subscriber of `actor` (this
+   * connection must be one; `excludeSelf` leaves it out); nothing is stored. Resolves with
+   * the number of recipients. Never queued or re-sent: rejects with `disconnected` unless
+   * open; over the rate limit with `rate_limited` (see `retryAfterMs`).
+   */
+  async broadcast(actor: string, event: string, payload: unknown = null, options: BroadcastOptions = {}): Promise<Sent> {
+    const frame: Record<string, unknown> = { action: "broadcast", actor, event, payload };
+    if (options.excludeSelf === true) frame.excludeSelf = true;
+    const reply = (await this.request(frame, options.timeoutMs, false)) as SentFrame;
+    return { actor: reply.actor, recipients: reply.recipients };
   }
 
   /** Runs `method` of `actor`; resolves with its return value. Re-sent (same idempotency key) after a reconnect. */
@@ -264,6 +410,12 @@ export class Client extends Emitter<ClientEvents> {
 
   private socketGone(): void {
     this.clock.clearTimeout(this.keepAliveTimer);
+    for (const [id, request] of this.requests) {
+      if (request.resend) continue;
+      this.requests.delete(id);
+      this.clock.clearTimeout(request.timer);
+      request.reject(new StatecastError("disconnected", `the connection dropped before the reply to ${String(request.frame.action)}`));
+    }
     this.parts.reset();
     this.subscribeIds.clear();
     for (const sub of this.subscriptions.values()) sub.replica.awaiting = undefined;
@@ -321,8 +473,11 @@ export class Client extends Emitter<ClientEvents> {
 
   // ---- requests ----
 
-  private request(fields: Record<string, unknown>, timeoutMs = this.options.callTimeoutMs ?? 10_000): Promise<ServerFrame> {
+  private request(fields: Record<string, unknown>, timeoutMs = this.options.callTimeoutMs ?? 10_000, resend = true): Promise<ServerFrame> {
     if (this.current === "closed") return Promise.reject(new StatecastError("closed", "the client is closed"));
+    if (!resend && this.current !== "open") {
+      return Promise.reject(new StatecastError("disconnected", `not connected: ${String(fields.action)} is not queued`));
+    }
     const id = this.nextId++;
     const frame = { action: fields.action, id, ...fields };
     const bytes = new TextEncoder().encode(JSON.stringify(frame)).length;
@@ -334,7 +489,7 @@ export class Client extends Emitter<ClientEvents> {
         this.requests.delete(id);
         reject(new StatecastError("timeout", `no reply to ${String(fields.action)} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.requests.set(id, { frame, resolve, reject, timer });
+      this.requests.set(id, { frame, resend, resolve, reject, timer });
       this.send(frame);
     });
   }
@@ -391,6 +546,15 @@ export class Client extends Emitter<ClientEvents> {
         return this.stream(frame);
       case "error":
         return this.errorFrame(frame);
+      case "presence":
+        return this.presence(frame);
+      case "broadcast":
+        return this.broadcastReceived(frame);
+      case "sent":
+        // A presence update's reply carries this connection's membership: the others got it as `update`.
+        if (frame.member !== undefined) this.presence({ type: "presence", actor: frame.actor, event: "update", member: frame.member });
+        this.settle(frame.id, frame);
+        return;
       case "result":
       case "pong":
       case "unsubscribed":
@@ -404,7 +568,40 @@ export class Client extends Emitter<ClientEvents> {
     const awaiting = sub?.replica.awaiting;
     if (sub === undefined || awaiting === undefined || (frame.id !== undefined && frame.id !== awaiting)) return;
     this.subscribeIds.delete(awaiting);
-    this.deliver(sub, sub.replica.subscribed(frame));
+    const outcome = sub.replica.subscribed(frame);
+    if (sub.followsMembers) {
+      // The reply's list, plus what frames said since the subscribe was sent (they may come first).
+      const members = sub.nextMembers ?? sub.members.fork();
+      members.merge(frame.members ?? []);
+      sub.members = members;
+      sub.nextMembers = undefined;
+      sub.memberId = frame.memberId;
+      this.membersChanged(sub, { kind: "sync" });
+    }
+    this.deliver(sub, outcome);
+  }
+
+  private presence(frame: PresenceFrame): void {
+    const sub = this.subscriptions.get(frame.actor);
+    if (sub === undefined || !sub.followsMembers) return;
+    sub.nextMembers?.apply(frame.event, frame.member);
+    if (sub.members.apply(frame.event, frame.member)) this.membersChanged(sub, { kind: frame.event, member: frame.member });
+  }
+
+  private membersChanged(sub: Subscription, change: MembersChange): void {
+    const members = sub.members.list();
+    for (const listener of [...sub.memberListeners]) {
+      if (sub.memberListeners.has(listener)) this.notify(listener, members, change);
+    }
+  }
+
+  private broadcastReceived(frame: BroadcastFrame): void {
+    const message: BroadcastMessage = { actor: frame.actor, event: frame.event, payload: frame.payload, from: frame.from };
+    const sub = this.subscriptions.get(frame.actor);
+    for (const listener of [...(sub?.broadcastListeners ?? [])]) {
+      if (sub?.broadcastListeners.has(listener)) this.notify(listener, message);
+    }
+    this.emit("broadcast", message);
   }
 
   private stream(frame: StreamFrame): void {
@@ -420,6 +617,7 @@ export class Client extends Emitter<ClientEvents> {
     if (sub !== undefined && frame.id !== undefined) {
       this.subscribeIds.delete(frame.id);
       sub.replica.awaiting = undefined;
+      sub.nextMembers = undefined;
       if (sub.onError !== undefined) this.notify(sub.onError, error);
     }
     this.emit("error", error);
@@ -449,7 +647,10 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  /** Sends `subscribe` for `sub` (with `since` when asked and something is held); frames are kept until the reply. */
+  /**
+   * Sends `subscribe` for `sub` (with `since` when asked and something is held, and its
+   * presence); frames are kept until the reply, presence frames in the list being rebuilt.
+   */
   private resubscribe(sub: Subscription, withSince: boolean): void {
     if (this.current !== "open") return; // every subscription is sent on open
     if (sub.replica.awaiting !== undefined) this.subscribeIds.delete(sub.replica.awaiting);
@@ -460,6 +661,10 @@ export class Client extends Emitter<ClientEvents> {
     const since = withSince ? sub.replica.since() : undefined;
     if (since !== undefined) frame.since = since;
     if (sub.paths !== undefined) frame.paths = sub.paths;
+    // Every subscribe re-joins (a new member): the reply rebuilds the list.
+    if (sub.presence !== undefined) frame.presence = sub.presence;
+    else if (sub.followsMembers) frame.members = true;
+    if (sub.followsMembers) sub.nextMembers = sub.members.fork();
     this.send(frame);
   }
 

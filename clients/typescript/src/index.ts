@@ -2,18 +2,26 @@
 
 export { connect, Client, randomId } from "./client.js";
 export type {
+  BroadcastListener,
+  BroadcastMessage,
+  BroadcastOptions,
   CallOptions,
   ClientEvents,
   ConnectionState,
   ConnectOptions,
+  MembersListener,
+  PresenceSent,
   RequestOptions,
+  Sent,
   StateListener,
   SubscribeOptions,
+  SubscriptionHandle,
   WebSocketConstructor,
   WorkflowOptions,
   WorkflowStarted,
 } from "./client.js";
 export type { Change } from "./replica.js";
+export type { Member, MembersChange, PresenceEvent } from "./presence.js";
 export { StatecastError } from "./errors.js";
 export type { ClientErrorCode, ErrorCode, ServerErrorCode } from "./errors.js";
 export { applyPatch, PatchError } from "./patch.js";

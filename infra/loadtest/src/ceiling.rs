@@ -1,5 +1,6 @@
 //! The raw ceiling: an in-memory topic → sockets broadcast server speaking just enough of the
-//! wire protocol (`subscribe`, `call` `increment` on `counter/...`) for the same driver to run.
+//! wire protocol (`subscribe`, `call` `increment` and `broadcast` on `counter/...`) for the
+//! same driver to run.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -103,6 +104,25 @@ impl Topics {
             let _ = outbox.send(frame.clone());
         }
     }
+
+    /// Queues a `broadcast` frame for every subscriber of `actor`, then the `sent` reply for
+    /// the sender (the order our service sends them in); `None` if the sender is not subscribed.
+    fn broadcast(&self, actor: &str, socket: u64, request: &Request, caller: &Outbox) -> Option<()> {
+        let topics = self.lock();
+        let topic = topics.get(actor)?;
+        if !topic.subscribers.iter().any(|(id, _)| *id == socket) {
+            return None;
+        }
+        let frame = json!({"type": "broadcast", "actor": actor, "event": request.event,
+                           "payload": request.payload, "from": socket.to_string()});
+        let frame = Utf8Bytes::from(frame.to_string());
+        for (_, outbox) in &topic.subscribers {
+            let _ = outbox.send(frame.clone());
+        }
+        let sent = json!({"type": "sent", "id": request.id, "actor": actor, "recipients": topic.subscribers.len()});
+        let _ = caller.send(Utf8Bytes::from(sent.to_string()));
+        Some(())
+    }
 }
 
 async fn upgrade(State(topics): State<Arc<Topics>>, ws: WebSocketUpgrade) -> Response {
@@ -119,6 +139,10 @@ struct Request {
     actor: String,
     #[serde(default)]
     method: String,
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    payload: Value,
 }
 
 async fn run(topics: Arc<Topics>, socket: WebSocket) {
@@ -152,17 +176,28 @@ async fn run(topics: Arc<Topics>, socket: WebSocket) {
     let _ = writer.await;
 }
 
-/// The reply to one client frame; `None` when it is already queued (a call's `result`).
+/// The reply to one client frame; `None` when it is already queued (a call's `result`, a
+/// broadcast's `sent`).
 fn answer(topics: &Topics, socket: u64, outbox: &Outbox, subscribed: &mut Vec<String>, text: &str) -> Option<Value> {
     let request = match serde_json::from_str::<Request>(text) {
         Ok(request) => request,
         Err(e) => return Some(error(Value::Null, &format!("invalid message: {e}"))),
     };
+    if request.action == "broadcast" {
+        return match topics.broadcast(&request.actor, socket, &request, outbox) {
+            Some(()) => None,
+            None => Some(error(
+                request.id,
+                "broadcast to an actor this socket is not subscribed to",
+            )),
+        };
+    }
     let Request {
         action,
         id,
         actor,
         method,
+        ..
     } = request;
     let reply = match action.as_str() {
         "subscribe" if actor.starts_with("counter/") => {
@@ -181,7 +216,10 @@ fn answer(topics: &Topics, socket: u64, outbox: &Outbox, subscribed: &mut Vec<St
             return None;
         }
         "ping" => json!({"type": "pong", "id": id}),
-        _ => error(id, "the ceiling only knows subscribe and call increment on counter/..."),
+        _ => error(
+            id,
+            "the ceiling only knows subscribe, call increment and broadcast on counter/...",
+        ),
     };
     Some(reply)
 }

@@ -1,5 +1,6 @@
 //! One load client: connects (TCP_NODELAY, small read buffer), subscribes, then a reader task
 //! forwards every frame it gets, time-stamped on arrival, as an [`Event`] on the driver's channel.
+//! Also the frames the driver sends: a counter's `increment` call or a `broadcast` "tick".
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -41,10 +42,12 @@ pub struct Event {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
-    /// A `delta` (its `to`) or `snapshot` (its `version`) of the actor.
-    Change(u64),
-    /// A call's `result`.
-    Result { id: u64, version: u64 },
+    /// What the run sends to everyone arrived: a `delta` (its `to`) or `snapshot` (its
+    /// `version`) of the actor, or a `broadcast` [`TICK`] (its payload's `seq`).
+    Delivered(u64),
+    /// The sender's reply: a call's `result` (`value` = its version) or a broadcast's `sent`
+    /// (`value` = its recipients).
+    Reply { id: u64, value: u64 },
     /// An `error` reply or a frame this run cannot explain (the raw text).
     Unexpected(String),
     /// The socket ended.
@@ -61,7 +64,20 @@ struct Frame<'a> {
     id: Option<Value>,
     to: Option<u64>,
     version: Option<u64>,
+    #[serde(borrow)]
+    event: Option<Cow<'a, str>>,
+    payload: Option<Tick>,
+    recipients: Option<u64>,
 }
+
+/// The payload of the driver's broadcasts.
+#[derive(Deserialize)]
+struct Tick {
+    seq: u64,
+}
+
+/// The event name of the driver's broadcasts.
+pub const TICK: &str = "tick";
 
 /// Reads one text frame of a run on `actor`.
 pub fn classify(text: &str, actor: &str) -> EventKind {
@@ -70,12 +86,21 @@ pub fn classify(text: &str, actor: &str) -> EventKind {
         return unexpected();
     };
     let ours = frame.actor.as_deref() == Some(actor);
+    let id = frame.id.as_ref().and_then(Value::as_u64);
     match (frame.kind.as_deref(), frame.to, frame.version) {
-        (Some("delta"), Some(to), _) if ours => EventKind::Change(to),
-        (Some("snapshot"), _, Some(version)) if ours => EventKind::Change(version),
-        (Some("result"), _, Some(version)) => match frame.id.as_ref().and_then(Value::as_u64) {
-            Some(id) => EventKind::Result { id, version },
+        (Some("delta"), Some(to), _) if ours => EventKind::Delivered(to),
+        (Some("snapshot"), _, Some(version)) if ours => EventKind::Delivered(version),
+        (Some("broadcast"), ..) if ours && frame.event.as_deref() == Some(TICK) => match frame.payload {
+            Some(tick) => EventKind::Delivered(tick.seq),
             None => unexpected(),
+        },
+        (Some("result"), _, Some(value)) => match id {
+            Some(id) => EventKind::Reply { id, value },
+            None => unexpected(),
+        },
+        (Some("sent"), ..) if ours => match (id, frame.recipients) {
+            (Some(id), Some(value)) => EventKind::Reply { id, value },
+            _ => unexpected(),
         },
         _ => unexpected(),
     }
@@ -180,6 +205,12 @@ pub fn increment(actor: &str, id: u64) -> Message {
     Message::Text(call.to_string().into())
 }
 
+/// The `n`-th [`TICK`] broadcast to every subscriber, the sender included.
+pub fn tick(actor: &str, n: u64) -> Message {
+    let broadcast = json!({"action": "broadcast", "id": n, "actor": actor, "event": TICK, "payload": {"seq": n}});
+    Message::Text(broadcast.to_string().into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,23 +220,47 @@ mod tests {
     fn deltas_and_snapshots_are_changes() {
         let delta = r#"{"type":"delta","actor":"counter/a","epoch":1,"from":4,"to":5,"patch":[]}"#;
         let snapshot = r#"{"type":"snapshot","actor":"counter/a","epoch":9,"version":6,"state":{"value":6}}"#;
-        assert_eq!(classify(delta, "counter/a"), EventKind::Change(5));
-        assert_eq!(classify(snapshot, "counter/a"), EventKind::Change(6));
+        assert_eq!(classify(delta, "counter/a"), EventKind::Delivered(5));
+        assert_eq!(classify(snapshot, "counter/a"), EventKind::Delivered(6));
     }
 
-    /// A call's result carries its id and the version it produced.
+    /// A tick broadcast counts by its payload's `seq`, whoever sent it.
     #[test]
-    fn results_carry_id_and_version() {
-        let result = r#"{"type":"result","id":3,"value":3,"version":3}"#;
-        assert_eq!(classify(result, "counter/a"), EventKind::Result { id: 3, version: 3 });
+    fn ticks_are_deliveries_by_sequence_number() {
+        let tick = r#"{"type":"broadcast","actor":"counter/a","event":"tick","payload":{"seq":7},"from":"c1"}"#;
+        assert_eq!(classify(tick, "counter/a"), EventKind::Delivered(7));
     }
 
-    /// Errors, other actors' changes and non-JSON are unexpected in a run.
+    /// A call's result carries its id and the version it produced; a broadcast's `sent` its
+    /// id and recipients.
+    #[test]
+    fn replies_carry_id_and_value() {
+        let result = r#"{"type":"result","id":3,"value":3,"version":3}"#;
+        assert_eq!(classify(result, "counter/a"), EventKind::Reply { id: 3, value: 3 });
+        let sent = r#"{"type":"sent","id":4,"actor":"counter/a","recipients":100}"#;
+        assert_eq!(classify(sent, "counter/a"), EventKind::Reply { id: 4, value: 100 });
+    }
+
+    /// The frames sent are the documented `call` and `broadcast`.
+    #[test]
+    fn requests_have_the_wire_shape() {
+        let text = |m: Message| serde_json::from_str::<Value>(m.to_text().expect("text")).expect("JSON");
+        assert_eq!(
+            text(tick("counter/a", 2)),
+            json!({"action": "broadcast", "id": 2, "actor": "counter/a", "event": "tick", "payload": {"seq": 2}})
+        );
+        assert_eq!(text(increment("counter/a", 2))["method"], "increment");
+    }
+
+    /// Errors, other actors' changes, foreign broadcasts and non-JSON are unexpected in a run.
     #[test]
     fn anything_else_is_unexpected() {
         for text in [
             r#"{"type":"error","id":1,"code":"internal","message":"boom"}"#,
             r#"{"type":"delta","actor":"counter/b","epoch":1,"from":0,"to":1,"patch":[]}"#,
+            r#"{"type":"broadcast","actor":"counter/a","event":"other","payload":{"seq":1},"from":"c1"}"#,
+            r#"{"type":"broadcast","actor":"counter/a","event":"tick","payload":null,"from":"c1"}"#,
+            r#"{"type":"error","id":5,"code":"rate_limited","message":"slow down","retryAfterMs":250}"#,
             r#"{"message":"Internal server error"}"#,
             "not json",
         ] {

@@ -1,13 +1,14 @@
-//! Fan-out load tool: N WebSocket subscribers on one counter, M sequential `increment` calls,
-//! and for each call the time until every subscriber got the change — against ours (local
-//! mode) and against a raw in-memory broadcast server, the ceiling a gateway could reach here.
+//! Fan-out load tool: N WebSocket subscribers on one counter, M sequential `increment` calls
+//! (or `broadcast`s), and for each the time until every subscriber got the change (or the
+//! broadcast) — against ours (local mode) and against a raw in-memory broadcast server, the
+//! ceiling a gateway could reach here.
 //!
 //! # Layout
 //! - [`target`]: starts, drives and stops the ceiling or ours; one [`Report`] each.
 //! - [`ceiling`]: the raw broadcast server speaking just enough of the wire protocol.
-//! - [`driver`]: connects the clients, makes the calls, measures all-delivered latency.
+//! - [`driver`]: connects the clients, sends the calls or broadcasts, measures all-delivered latency.
 //! - [`client`]: one client's connect + subscribe and its reader task.
-//! - [`verify`]: every client got every version exactly once and in order.
+//! - [`verify`]: every client got every version (or broadcast) exactly once and in order.
 //! - [`stats`]: nearest-rank percentiles.
 //! - [`report`]: the JSON lines and the human table.
 
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite;
 
-pub use driver::{drive, DriverOptions, Measurement};
+pub use driver::{drive, DriverOptions, Measurement, MessageKind};
 pub use report::Report;
 pub use target::Target;
 

@@ -1,23 +1,28 @@
-//! `statecast-loadtest --subscribers N --calls M [--target ours|ceiling|both] [--url ws://...] [--json]`.
+//! `statecast-loadtest --subscribers N --calls M [--message call|broadcast] [--target ours|ceiling|both] [--url ws://...] [--json]`.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use statecast_loadtest::{report, target, DriverOptions, Report, Target};
+use statecast_loadtest::{report, target, DriverOptions, MessageKind, Report, Target};
 use tokio_tungstenite::tungstenite::http::Uri;
 
-/// Fan-out load: N subscribers on one counter, M sequential increments, all-delivered latency.
+/// Fan-out load: N subscribers on one counter, M sequential increments (or broadcasts), all-delivered latency.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
     /// WebSocket clients, all subscribed to one fresh `counter/...` actor.
     #[arg(long)]
     subscribers: usize,
-    /// `increment` calls, made one after another by the first client.
+    /// Messages (`increment` calls or broadcasts), sent one after another by the first client.
     #[arg(long)]
     calls: u64,
+    /// `call`: `increment`, delivered as the counter's change; `broadcast`: a "tick" posted
+    /// to every subscriber (the sender too). The in-process stack lifts the per-connection
+    /// broadcast rate limit (still counted); a stack at `--url` keeps its own.
+    #[arg(long, value_enum, default_value = "call")]
+    message: MessageKind,
     /// `both` runs the raw ceiling first, then ours, and prints ours / ceiling.
     #[arg(long, value_enum, default_value = "both")]
     target: Which,
@@ -57,6 +62,7 @@ async fn main() -> ExitCode {
     let options = DriverOptions {
         subscribers: cli.subscribers,
         calls: cli.calls,
+        message: cli.message,
         connect_concurrency: cli.connect_concurrency,
         call_timeout: Duration::from_secs(cli.call_timeout),
         ..DriverOptions::default()

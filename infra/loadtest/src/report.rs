@@ -10,6 +10,8 @@ use crate::driver::{DriverOptions, Measurement};
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub target: &'static str,
+    /// `call` or `broadcast`: what was sent `calls` times.
+    pub message: &'static str,
     pub subscribers: usize,
     pub calls: u64,
     pub connect_p50_ms: f64,
@@ -24,17 +26,25 @@ pub struct Report {
     /// The first few error messages.
     #[serde(skip)]
     pub error_messages: Vec<String>,
-    /// Where the time goes (table only): call → the caller's `result`, → the first delivery.
+    /// Where the time goes (table only): send → the sender's reply (`result` or `sent`),
+    /// → the first delivery.
     #[serde(skip)]
-    pub result_p50_ms: f64,
+    pub reply: &'static str,
+    #[serde(skip)]
+    pub reply_p50_ms: f64,
+    #[serde(skip)]
+    pub reply_p99_ms: f64,
     #[serde(skip)]
     pub first_p50_ms: f64,
+    #[serde(skip)]
+    pub first_p99_ms: f64,
 }
 
 impl Report {
     pub fn new(target: &'static str, options: &DriverOptions, m: &Measurement) -> Self {
         Self {
             target,
+            message: options.message.name(),
             subscribers: options.subscribers,
             calls: options.calls,
             connect_p50_ms: round(m.connect.percentile_ms(50.0)),
@@ -46,8 +56,11 @@ impl Report {
             deliveries_per_sec: m.deliveries_per_sec(options.subscribers).round(),
             errors: m.errors.count,
             error_messages: m.errors.first.clone(),
-            result_p50_ms: round(m.to_result.percentile_ms(50.0)),
+            reply: options.message.reply(),
+            reply_p50_ms: round(m.to_reply.percentile_ms(50.0)),
+            reply_p99_ms: round(m.to_reply.percentile_ms(99.0)),
             first_p50_ms: round(m.to_first.percentile_ms(50.0)),
+            first_p99_ms: round(m.to_first.percentile_ms(99.0)),
         }
     }
 
@@ -70,14 +83,26 @@ pub fn table(reports: &[Report]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<8} {:>6} {:>6} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>13} {:>6}",
-        "target", "subs", "calls", "connect p50", "connect p99", "p50", "p90", "p99", "max", "deliveries/s", "errors"
+        "{:<8} {:<9} {:>6} {:>6} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>13} {:>6}",
+        "target",
+        "message",
+        "subs",
+        "sent",
+        "connect p50",
+        "connect p99",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "deliveries/s",
+        "errors"
     );
     for r in reports {
         let _ = writeln!(
             out,
-            "{:<8} {:>6} {:>6} {:>9.3} ms {:>9.3} ms {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>13.0} {:>6}",
+            "{:<8} {:<9} {:>6} {:>6} {:>9.3} ms {:>9.3} ms {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>13.0} {:>6}",
             r.target,
+            r.message,
             r.subscribers,
             r.calls,
             r.connect_p50_ms,
@@ -92,13 +117,21 @@ pub fn table(reports: &[Report]) -> String {
     }
     let _ = writeln!(
         out,
-        "(all-delivered latency in ms: call sent → the last of the subscribers got the change)"
+        "(all-delivered latency in ms: message sent → the last of the subscribers got it: the change of a call, or the broadcast)"
     );
     for r in reports {
         let _ = writeln!(
             out,
-            "{}: p50 call → result {:.3} ms, → first delivery {:.3} ms, → last delivery {:.3} ms",
-            r.target, r.result_p50_ms, r.first_p50_ms, r.p50_ms
+            "{}: p50/p99 {} → {} {:.3}/{:.3} ms, → first delivery {:.3}/{:.3} ms, → last delivery {:.3}/{:.3} ms",
+            r.target,
+            r.message,
+            r.reply,
+            r.reply_p50_ms,
+            r.reply_p99_ms,
+            r.first_p50_ms,
+            r.first_p99_ms,
+            r.p50_ms,
+            r.p99_ms
         );
     }
     let find = |name: &str| reports.iter().find(|r| r.target == name);
@@ -128,6 +161,7 @@ mod tests {
     fn report(target: &'static str, p50: f64, p99: f64) -> Report {
         Report {
             target,
+            message: "call",
             subscribers: 10,
             calls: 5,
             connect_p50_ms: 1.0,
@@ -139,8 +173,11 @@ mod tests {
             deliveries_per_sec: 1000.0,
             errors: 0,
             error_messages: vec!["not in the JSON".into()],
-            result_p50_ms: 0.5,
+            reply: "result",
+            reply_p50_ms: 0.5,
+            reply_p99_ms: 0.6,
             first_p50_ms: 0.7,
+            first_p99_ms: 0.8,
         }
     }
 
@@ -152,6 +189,7 @@ mod tests {
         keys.sort();
         let mut expected = [
             "target",
+            "message",
             "subscribers",
             "calls",
             "connect_p50_ms",
@@ -172,6 +210,16 @@ mod tests {
     fn table_with_both_targets_prints_the_ratio() {
         let table = table(&[report("ceiling", 2.0, 4.0), report("ours", 5.0, 6.0)]);
         assert!(table.contains("ratio = ours / ceiling: p50 2.5x, p99 1.5x"), "{table}");
+    }
+
+    /// Every column's p50 and p99, named after what was sent and its reply.
+    #[test]
+    fn table_has_p50_and_p99_of_every_column() {
+        let table = table(&[report("ours", 5.0, 6.0)]);
+        assert!(
+            table.contains("ours: p50/p99 call → result 0.500/0.600 ms, → first delivery 0.700/0.800 ms, → last delivery 5.000/6.000 ms"),
+            "{table}"
+        );
     }
 
     /// One target alone has no ratio.

@@ -1,4 +1,4 @@
-//! Delivery verification: every client got every version exactly once, in order.
+//! Delivery verification: every client got every version (or broadcast) exactly once, in order.
 
 use std::fmt;
 use std::ops::Range;
@@ -16,24 +16,25 @@ pub enum Violation {
     Unexpected { client: usize, version: u64 },
 }
 
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Violation {
+    /// The sentence, naming what was delivered with `noun` ("version", "broadcast").
+    pub fn describe(&self, noun: &str) -> String {
         match self {
-            Violation::Missing { client, version } => write!(f, "client {client} missed version {version}"),
-            Violation::Duplicate { client, version } => write!(f, "client {client} got version {version} twice"),
+            Violation::Missing { client, version } => format!("client {client} missed {noun} {version}"),
+            Violation::Duplicate { client, version } => format!("client {client} got {noun} {version} twice"),
             Violation::OutOfOrder { client, version, after } => {
-                write!(
-                    f,
-                    "client {client} got version {version} after version {after} (out of order)"
-                )
+                format!("client {client} got {noun} {version} after {noun} {after} (out of order)")
             }
             Violation::Unexpected { client, version } => {
-                write!(
-                    f,
-                    "client {client} got version {version}, which no call of this run produced"
-                )
+                format!("client {client} got {noun} {version}, which this run did not send")
             }
         }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe("version"))
     }
 }
 
@@ -165,5 +166,9 @@ mod tests {
             after: 3,
         };
         assert_eq!(v.to_string(), "client 4 got version 2 after version 3 (out of order)");
+        assert_eq!(
+            Violation::Missing { client: 1, version: 7 }.describe("broadcast"),
+            "client 1 missed broadcast 7"
+        );
     }
 }

@@ -1,9 +1,9 @@
-//! The load tool end to end, small: 20 subscribers × 10 calls against the in-process ceiling
-//! and against an in-process local stack, with zero errors and plausible figures.
+//! The load tool end to end, small: 20 subscribers × 10 calls (or broadcasts) against the
+//! in-process ceiling and against an in-process local stack, with zero errors and plausible figures.
 
 use std::time::Duration;
 
-use statecast_loadtest::{target, DriverOptions, Report, Target};
+use statecast_loadtest::{target, DriverOptions, MessageKind, Report, Target};
 
 fn small() -> DriverOptions {
     DriverOptions {
@@ -12,6 +12,13 @@ fn small() -> DriverOptions {
         connect_concurrency: 4,
         settle: Duration::from_millis(50),
         ..DriverOptions::default()
+    }
+}
+
+fn small_broadcasts() -> DriverOptions {
+    DriverOptions {
+        message: MessageKind::Broadcast,
+        ..small()
     }
 }
 
@@ -24,6 +31,14 @@ fn assert_sane(report: &Report) {
         "{report:?}"
     );
     assert!(report.p50_ms > 0.0, "{report:?}");
+    assert!(
+        0.0 < report.first_p50_ms && report.first_p50_ms <= report.p50_ms,
+        "the first delivery comes no later than the last: {report:?}"
+    );
+    assert!(
+        report.reply_p50_ms > 0.0,
+        "every message got its reply timed: {report:?}"
+    );
     assert!(report.p50_ms <= report.p90_ms && report.p90_ms <= report.p99_ms && report.p99_ms <= report.max_ms);
     assert!(report.max_ms < 10_000.0, "{report:?}");
     assert!(
@@ -47,5 +62,33 @@ async fn local_stack_delivers_every_change_to_every_subscriber() {
         .await
         .expect("local mode runs");
     assert_eq!(report.target, "ours");
+    assert_sane(&report);
+}
+
+/// The ceiling also answers broadcasts: every tick reaches every subscriber once, in order,
+/// and each `sent` names all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ceiling_delivers_every_broadcast_to_every_subscriber() {
+    let report = target::run(&Target::Ceiling, &small_broadcasts())
+        .await
+        .expect("the ceiling runs");
+    assert_eq!(
+        (report.target, report.message, report.reply),
+        ("ceiling", "broadcast", "sent")
+    );
+    assert_sane(&report);
+}
+
+/// Local mode posts every broadcast to every subscriber (the sender too) exactly once, and
+/// answers each with `sent` naming all of them as recipients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_stack_delivers_every_broadcast_to_every_subscriber() {
+    let report = target::run(&Target::Ours { url: None }, &small_broadcasts())
+        .await
+        .expect("local mode runs");
+    assert_eq!(
+        (report.target, report.message, report.reply),
+        ("ours", "broadcast", "sent")
+    );
     assert_sane(&report);
 }

@@ -302,6 +302,12 @@ impl LocalStack {
         self.gateway.connection_count()
     }
 
+    /// Opens `count` simulated subscribers in the gateway (their connection and subscription
+    /// records are the caller's to store).
+    pub fn open_virtual(&self, count: usize) -> crate::gateway::VirtualSubscribers {
+        self.gateway.open_virtual(count)
+    }
+
     /// Loses `connection`'s `$disconnect` when it ends (see [`Gateway::lose_disconnect_of`]).
     pub fn lose_disconnect_of(&self, connection: &str) {
         self.gateway.lose_disconnect_of(connection);

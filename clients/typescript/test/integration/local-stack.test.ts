@@ -1,12 +1,14 @@
 // The client against the real local stack (target/debug/statecast-local, started here):
-// replicas converge to the stored state, and a SIGKILL + restart on the same data file in the
-// middle of a stream of calls loses no acknowledged call and applies none twice.
+// replicas converge to the stored state; two clients joined with presence see each other, get
+// each other's broadcasts and see a member leave when its client closes; and a SIGKILL +
+// restart on the same data file in the middle of a stream of calls loses no acknowledged call
+// and applies none twice.
 // Run with `npm run test:integration` (node --experimental-websocket on Node 20).
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { connect, type Change, type Client } from "../../src/index.js";
+import { connect, type BroadcastMessage, type Change, type Client, type Member } from "../../src/index.js";
 import { LocalStack, nodeWebSocket, readStored, uniqueActor, waitFor } from "../support/stack.js";
 
 interface Followed<S> {
@@ -86,6 +88,53 @@ describe("local stack", () => {
     assert.deepEqual(seenB.state, stored.state);
     // Through frames only (snapshot, deltas): B never called anything.
     assert.ok(seenB.kinds.includes("delta"), `B followed deltas (${seenB.kinds.join(",")})`);
+  });
+
+  test("two members see each other, get each other's broadcasts, and see one leave when it closes", async () => {
+    const actor = uniqueActor("todo");
+    const ann = client(ws);
+    const bob = client(ws);
+    clients.push(ann, bob);
+    const annRoom = ann.subscribe(actor, () => {}, { presence: { name: "ann" } });
+    const bobRoom = bob.subscribe(actor, () => {}, { presence: { name: "bob" } });
+    const names = (members: readonly Member[]) => members.map((m) => m.presence.name).sort();
+    const both = () => JSON.stringify(names(annRoom.members)) === '["ann","bob"]' && JSON.stringify(names(bobRoom.members)) === '["ann","bob"]';
+    await waitFor("each to list both members", both, {
+      describe: () => `ann sees ${JSON.stringify(annRoom.members)}, bob sees ${JSON.stringify(bobRoom.members)}`,
+    });
+    const annMember = annRoom.members.find((m) => m.id === annRoom.memberId);
+    assert.ok(annMember !== undefined, "ann's own member is listed under its memberId");
+    assert.deepEqual(bobRoom.members.find((m) => m.id === annRoom.memberId)?.presence, { name: "ann" });
+
+    // A metadata change reaches the other member with a higher rev.
+    const updated = await ann.updatePresence(actor, { name: "ann", typing: true });
+    assert.equal(updated.member.rev, 2);
+    await waitFor("bob to see ann typing", () => bobRoom.members.find((m) => m.id === annRoom.memberId)?.presence.typing === true);
+
+    // A broadcast: bob gets it once, from ann's connection; ann left herself out.
+    const bobGot: BroadcastMessage[] = [];
+    const annGot: BroadcastMessage[] = [];
+    bobRoom.onBroadcast((m) => bobGot.push(m));
+    annRoom.onBroadcast((m) => annGot.push(m));
+    const sent = await annRoom.broadcast("cursor", { x: 3, y: 4 }, { excludeSelf: true });
+    assert.equal(sent.recipients, 1, "only bob");
+    await waitFor("bob to get the broadcast", () => bobGot.length > 0);
+    assert.deepEqual(bobGot, [{ actor, event: "cursor", payload: { x: 3, y: 4 }, from: annMember.connection }]);
+    // Both sides settle on a round trip after it: nothing else arrives.
+    await Promise.all([ann.ping(), bob.ping()]);
+    assert.equal(bobGot.length, 1, "exactly once");
+    assert.deepEqual(annGot, [], "excludeSelf");
+
+    // Ann closes her socket: bob sees her leave.
+    const leaves: string[] = [];
+    bobRoom.onMembers((_, change) => {
+      if (change.kind === "leave") leaves.push(change.member.id);
+    });
+    ann.close();
+    await waitFor("bob to see ann leave", () => JSON.stringify(names(bobRoom.members)) === '["bob"]', {
+      describe: () => `bob sees ${JSON.stringify(bobRoom.members)}`,
+    });
+    assert.deepEqual(leaves, [annRoom.memberId]);
   });
 
   test("SIGKILL and restart mid-stream: no acknowledged increment is lost or applied twice", async () => {

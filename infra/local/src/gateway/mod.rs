@@ -9,6 +9,7 @@ mod management;
 mod registry;
 mod sender;
 mod socket;
+mod virtual_subscribers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use tracing::{info, warn};
 
 pub use authorize::AuthorizerFn;
 pub use faults::{FaultPlan, Faults, Injected, LatencyRange};
+pub use virtual_subscribers::{Tally, VirtualSubscribers};
 pub use linger::{Lingering, LingeringListener, LINGER};
 pub use registry::{Connection, Registry, SLOW_CONSUMER};
 pub use sender::{ConnectionsTransport, InProcessSender, LateSender};

@@ -184,6 +184,14 @@ impl Registry {
         all
     }
 
+    /// Registers an open connection with no socket (see `virtual_subscribers`).
+    pub fn open_virtual(&self, max_queued_bytes: usize) -> Arc<Connection> {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 0));
+        let connection = self.open(peer, &HeaderMap::new(), max_queued_bytes);
+        connection.open.store(true, Ordering::Release);
+        connection
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<Connection>> {
         self.lock().get(id).cloned()
     }

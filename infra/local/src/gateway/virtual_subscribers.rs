@@ -1,0 +1,146 @@
+//! Simulated subscribers: connections without a socket, registered in the gateway like real
+//! ones (posts to them succeed, queue, or answer 410 the same way), whose frames are checked as
+//! they arrive — each follows one actor's versions by the client rule — and counted, so a
+//! fan-out to 100,000 subscribers runs on one machine.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::registry::Outbound;
+use super::Gateway;
+
+/// What the simulated subscribers received, across all of them.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Per version reached: how many subscribers reached it, and when the last one did.
+    reached: Mutex<HashMap<u64, (usize, Instant)>>,
+    /// Frames for a version a subscriber already held.
+    pub duplicates: AtomicUsize,
+    /// Deltas that did not follow on from what a subscriber held.
+    pub gaps: AtomicUsize,
+    /// Frames received in all.
+    pub frames: AtomicUsize,
+    changed: Notify,
+}
+
+impl Tally {
+    /// How many subscribers hold `version` (or a later one reached through it), and when the
+    /// last of them got it.
+    pub fn reached(&self, version: u64) -> (usize, Option<Instant>) {
+        let reached = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        reached.get(&version).map_or((0, None), |(n, at)| (*n, Some(*at)))
+    }
+
+    /// Waits until `count` subscribers reached `version`, or `timeout` passes; returns the
+    /// count then.
+    pub async fn wait_for(&self, version: u64, count: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            let (n, _) = self.reached(version);
+            if n >= count {
+                return n;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.reached(version).0;
+            }
+        }
+    }
+
+    fn record(&self, version: u64) {
+        let mut reached = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = reached.entry(version).or_insert((0, Instant::now()));
+        entry.0 += 1;
+        entry.1 = Instant::now();
+        drop(reached);
+        self.changed.notify_waiters();
+    }
+}
+
+/// Simulated subscribers opened in one gateway.
+pub struct VirtualSubscribers {
+    pub ids: Vec<String>,
+    pub tally: Arc<Tally>,
+}
+
+impl Gateway {
+    /// Opens `count` simulated connections (as if their `$connect` had succeeded; the caller
+    /// stores their connection and subscription records).
+    pub fn open_virtual(&self, count: usize) -> VirtualSubscribers {
+        let tally = Arc::new(Tally::default());
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            let connection = self.registry.open_virtual(self.limits.max_queued_bytes);
+            let Some(mut rx) = connection.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+                continue;
+            };
+            ids.push(connection.id.clone());
+            let tally = tally.clone();
+            tokio::spawn(async move {
+                let mut held = 0u64;
+                while let Some(out) = rx.recv().await {
+                    connection.dequeued(&out);
+                    let Outbound::Text(text) = out else { continue };
+                    tally.frames.fetch_add(1, Ordering::Relaxed);
+                    held = follow(&tally, held, &text);
+                }
+            });
+        }
+        VirtualSubscribers { ids, tally }
+    }
+}
+
+/// Applies one frame to a subscriber holding `held` by the client rule; returns what it holds.
+fn follow(tally: &Tally, held: u64, text: &str) -> u64 {
+    let Ok(frame) = serde_json::from_str::<Value>(text) else {
+        return held;
+    };
+    let number = |name: &str| frame[name].as_u64();
+    let (from, to) = match frame["type"].as_str() {
+        Some("delta") => (number("from"), number("to")),
+        Some("snapshot" | "deleted") => (None, number("version")),
+        _ => return held,
+    };
+    let Some(to) = to else { return held };
+    if to <= held {
+        tally.duplicates.fetch_add(1, Ordering::Relaxed);
+        return held;
+    }
+    if from.is_some_and(|from| from > held) {
+        tally.gaps.fetch_add(1, Ordering::Relaxed);
+    }
+    // Every version this frame takes the subscriber through is reached now.
+    for version in held + 1..=to {
+        tally.record(version);
+    }
+    to
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_rule_counts_duplicates_and_gaps() {
+        let tally = Tally::default();
+        let mut held = 0;
+        for frame in [
+            r#"{"type":"snapshot","version":1}"#,
+            r#"{"type":"delta","from":1,"to":2}"#,
+            r#"{"type":"delta","from":1,"to":2}"#,
+            r#"{"type":"delta","from":4,"to":5}"#,
+        ] {
+            held = follow(&tally, held, frame);
+        }
+        assert_eq!(held, 5);
+        assert_eq!(tally.duplicates.load(Ordering::Relaxed), 1);
+        assert_eq!(tally.gaps.load(Ordering::Relaxed), 1);
+        assert_eq!(tally.reached(2).0, 1);
+    }
+}
