@@ -4,6 +4,7 @@
 mod call;
 mod connect;
 mod disconnect;
+mod external;
 mod fanout;
 mod frames;
 mod idempotent;
@@ -18,6 +19,7 @@ use crate::ids::TenantId;
 
 pub use connect::{ConnectRequest, ConnectService};
 pub use disconnect::DisconnectService;
+pub use external::Once;
 pub use fanout::{FanoutOutcome, FanoutService};
 pub use message::MessageService;
 

@@ -53,7 +53,7 @@ pub fn references(template: &Value) -> (Vec<Reference>, Vec<String>) {
     (found, problems)
 }
 
-fn as_reference(value: &Value) -> Option<Option<&str>> {
+pub(crate) fn as_reference(value: &Value) -> Option<Option<&str>> {
     match value {
         Value::Object(map) if map.len() == 1 => map.get(REF).map(Value::as_str),
         _ => None,
