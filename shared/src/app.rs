@@ -33,15 +33,15 @@ pub fn application() -> Result<Application, AppError> {
 /// - `nightly-clear`: clears the done items of `todo/groceries` at 03:00 UTC.
 pub fn example_triggers() -> Vec<Trigger> {
     let add = json!({"title": {"$ref": "body.title"}});
-    let list = json!({"$ref": "body.list"});
+    let list = || json!({"$ref": "body.list"});
     vec![
         Trigger::webhook("todo-add", Verification::hmac(Secret::env("TODO_HOOK_SECRET")))
             .tenant("dev")
             .delivery_header("Statecast-Delivery")
-            .call(list.clone(), "add", add.clone()),
+            .call_keyed("todo", list(), "add", add.clone()),
         Trigger::queue("todo-inbox", "todo-inbox")
             .tenant("dev")
-            .call(list, "add", add),
+            .call_keyed("todo", list(), "add", add),
         Trigger::schedule("nightly-clear", "cron(0 3 * * ? *)")
             .tenant("dev")
             .call("todo/groceries", "clear_done", json!({})),

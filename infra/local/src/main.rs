@@ -1,5 +1,6 @@
 //! `cargo run -p statecast-local`: the whole stack on this machine, printing the `ws://` URL.
-//! `cargo run -p statecast-local -- token ...` mints a dev token for `--auth jwt`.
+//! `cargo run -p statecast-local -- token ...` mints a dev token for `--auth jwt`;
+//! `... -- sign --trigger NAME --body FILE` prints the header that signs a webhook body.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -25,6 +26,21 @@ struct Cli {
 enum Command {
     /// Print an HS256 token for `--auth jwt --jwt-secret ...` (connect with `?token=...`).
     Token(TokenArgs),
+    /// Print the header that authenticates FILE as a delivery of webhook trigger NAME (with the
+    /// secret local mode uses: its variable from the environment, else the dev secret).
+    Sign(SignArgs),
+}
+
+#[derive(Args, Debug)]
+struct SignArgs {
+    #[arg(long)]
+    trigger: String,
+    /// The exact body to send (curl --data-binary @FILE).
+    #[arg(long)]
+    body: PathBuf,
+    /// Unix seconds to sign at (default: now).
+    #[arg(long)]
+    at: Option<i64>,
 }
 
 #[derive(Args, Debug)]
@@ -72,6 +88,9 @@ struct RunArgs {
     /// default they are deleted once processed, so a long session stays small).
     #[arg(long)]
     keep_processed_stream_records: bool,
+    /// Port of the trigger endpoint: webhooks, local queues, schedules (0 picks a free one).
+    #[arg(long, default_value_t = 8788)]
+    trigger_port: u16,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -131,6 +150,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{token}");
         return Ok(());
     }
+    if let Some(Command::Sign(args)) = cli.command {
+        println!("{}", sign(&args)?);
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -145,6 +168,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  WebSocket:    {}", stack.ws_url);
     println!("  @connections: {}", stack.connections_url);
     println!("  DynamoDB:     {}", stack.dynamodb_endpoint);
+    println!(
+        "  Triggers:     {}/hooks/{{trigger}}  (queues: /queues/{{queue}})",
+        stack.triggers_url
+    );
     println!("  {auth_line}");
     println!("press Ctrl-C to stop");
     tokio::signal::ctrl_c().await?;
@@ -197,7 +224,36 @@ fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::
             ..StreamRetention::default()
         },
         auth,
+        trigger_port: args.trigger_port,
         ..LocalOptions::default()
     };
     Ok((options, auth_line))
+}
+
+/// The signature (or token) header for `args.body` as a delivery of `args.trigger`.
+fn sign(args: &SignArgs) -> Result<String, Box<dyn std::error::Error>> {
+    use statecast::trigger::{Secret, Verification};
+    let app = statecast::app::application()?;
+    let trigger = app
+        .trigger_list()
+        .iter()
+        .find(|t| t.name == args.trigger)
+        .ok_or_else(|| format!("no trigger {:?}", args.trigger))?;
+    let hook = trigger
+        .webhook_settings()
+        .ok_or_else(|| format!("trigger {:?} is not a webhook", args.trigger))?;
+    let secret = |secret: &Secret| match secret {
+        Secret::Value(value) => value.clone(),
+        Secret::Env(name) => statecast_local::local_secret(&Default::default(), name),
+    };
+    let body = std::fs::read(&args.body)?;
+    Ok(match &hook.verification {
+        Verification::Hmac { secret: s, header, .. } => {
+            let at = args.at.unwrap_or_else(|| statecast::records::now_millis() / 1000);
+            let value = statecast::trigger::signature::header_value(secret(s).as_bytes(), at, &body);
+            format!("{header}: {value}")
+        }
+        Verification::Bearer { token } => format!("Authorization: Bearer {}", secret(token)),
+        Verification::None => return Err(format!("trigger {:?} takes unsigned requests", args.trigger).into()),
+    })
 }

@@ -2,6 +2,7 @@
 //! → gateway + `@connections` → event source mappings on the actors stream (fan-out) and the
 //! workflows stream (steps), plus the durable-timer sweep.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use tracing::info;
 use crate::engine::{loopback_sdk_config, Engine, EngineError, StreamReader, StreamRetention};
 use crate::esm::{stream_arn, DynamoPositions, EsmConfig, EsmHandle, EventSourceMapping, PositionError, StreamHandler};
 use crate::gateway::{self, AuthorizerFn, ConnectionsTransport, Gateway, InProcessSender, Limits, Routes, WsHandler};
+use crate::triggers::{LocalQueues, QueueConfig, TriggerServer};
 use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use statecast_authorizer::{AuthConfig, Authorizer};
 
@@ -58,6 +60,24 @@ pub struct LocalOptions {
     pub connections_transport: ConnectionsTransport,
     /// How long the embedded engine keeps stream records.
     pub stream_retention: StreamRetention,
+    /// Port of the trigger endpoint (webhooks, queues, schedules); 0 picks a free one.
+    pub trigger_port: u16,
+    /// Trigger secrets by variable name, before the environment and [`DEV_SECRET`].
+    pub trigger_secrets: BTreeMap<String, String>,
+    /// The local queues' batch size, receives before the dead-letter list, visibility timeout.
+    pub queues: QueueConfig,
+}
+
+/// The secret of a trigger whose variable is set neither in the options nor the environment.
+pub const DEV_SECRET: &str = "dev-secret";
+
+/// A trigger secret in local mode: `overrides`, then the environment, then [`DEV_SECRET`].
+pub fn local_secret(overrides: &BTreeMap<String, String>, name: &str) -> String {
+    overrides
+        .get(name)
+        .cloned()
+        .or_else(|| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| DEV_SECRET.to_owned())
 }
 
 impl Default for LocalOptions {
@@ -80,6 +100,9 @@ impl Default for LocalOptions {
             timer_sweep_interval: Duration::from_millis(250),
             connections_transport: ConnectionsTransport::default(),
             stream_retention: StreamRetention::default(),
+            trigger_port: 8788,
+            trigger_secrets: BTreeMap::new(),
+            queues: QueueConfig::default(),
         }
     }
 }
@@ -100,6 +123,8 @@ pub enum StartError {
     Auth(#[from] statecast_authorizer::ConfigError),
     #[error("cannot keep the event source mappings' positions: {0}")]
     Positions(#[from] PositionError),
+    #[error(transparent)]
+    Triggers(#[from] statecast::trigger::TriggerError),
 }
 
 /// The running stack.
@@ -116,6 +141,13 @@ pub struct LocalStack {
     pub esm: EsmHandle,
     /// The event source mapping on the workflows table's stream.
     pub workflow_esm: EsmHandle,
+    /// `http://host:port` of the triggers: `/hooks/{trigger}`, `/queues/{queue}`, `/schedules/{name}`.
+    pub triggers_url: String,
+    /// The local queues feeding queue triggers.
+    pub queues: LocalQueues,
+    /// Schedule triggers that run only when fired by hand (cron expressions).
+    pub manual_schedules: Vec<String>,
+    triggers: TriggerServer,
     gateway: Arc<Gateway>,
     timers: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
@@ -204,6 +236,7 @@ impl LocalStack {
             workflow_esm_config(&esm_config),
             workflow_handler(services.workflow()),
         );
+        let triggers = start_triggers(&options, &services, shutdown_rx.clone()).await?;
         let timers = spawn_timer_sweep(services.workflow(), options.timer_sweep_interval, shutdown_rx.clone());
         let readers = vec![
             StreamReader {
@@ -227,6 +260,10 @@ impl LocalStack {
             sdk,
             esm,
             workflow_esm,
+            triggers_url: triggers.url.clone(),
+            queues: triggers.queues.clone(),
+            manual_schedules: triggers.manual_schedules.clone(),
+            triggers,
             gateway,
             timers,
             shutdown,
@@ -251,11 +288,29 @@ impl LocalStack {
         self.esm.shutdown().await;
         self.workflow_esm.shutdown().await;
         let _ = self.timers.await;
+        self.triggers.stopped().await;
         for task in [self.sweeper, self.trimmer].into_iter().flatten() {
             let _ = task.await;
         }
         self.engine.stop().await;
     }
+}
+
+/// The `functions/trigger` handler behind local mode's trigger endpoint.
+async fn start_triggers(
+    options: &LocalOptions,
+    services: &Services,
+    shutdown: watch::Receiver<bool>,
+) -> Result<TriggerServer, StartError> {
+    let secrets = |name: &str| Some(local_secret(&options.trigger_secrets, name));
+    let service = statecast::trigger::TriggerService::new(&options.application, services, secrets)?;
+    let deps = statecast_trigger::Deps::new(service, statecast_trigger::QueueNames::default());
+    let addr = SocketAddr::new(options.host, options.trigger_port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })?;
+    TriggerServer::start(listener, deps, options.queues.clone(), shutdown)
+        .map_err(|source| StartError::Listen { addr, source })
 }
 
 /// A Lambda context with a request id, as the runtime would pass.

@@ -101,12 +101,17 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// What an event does. `actor`, `args` and `input` are templates: every `{"$ref": "body.x"}`
+/// What an event does. `id`, `args` and `input` are templates: every `{"$ref": "body.x"}`
 /// is replaced by what the path names in the event (see [`super::template`]).
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// Calls `method` on the actor the `actor` template resolves to (`type/id`).
-    Call { actor: Value, method: String, args: Value },
+    /// Calls `method` on the actor `actor_type/<id>`, `id` resolving to a string (or number).
+    Call {
+        actor_type: String,
+        id: Value,
+        method: String,
+        args: Value,
+    },
     /// Starts `workflow` with the input the template resolves to.
     StartWorkflow { workflow: String, input: Value },
 }
@@ -169,10 +174,27 @@ impl Trigger {
         self
     }
 
-    /// Calls `method` of `actor` (a `type/id` string or a template) with `args`.
-    pub fn call(mut self, actor: impl Into<Value>, method: impl Into<String>, args: Value) -> Self {
+    /// Calls `method` of the actor at `address` (`type/id`) with `args`.
+    pub fn call(self, address: &str, method: impl Into<String>, args: Value) -> Self {
+        let (actor_type, id) = match address.split_once('/') {
+            Some((actor_type, id)) => (actor_type, Value::String(id.to_owned())),
+            None => (address, Value::Null),
+        };
+        self.call_keyed(actor_type, id, method, args)
+    }
+
+    /// Calls `method` of the `actor_type` actor whose id is `id` (a string or a template,
+    /// e.g. `{"$ref": "body.list"}`) with `args`.
+    pub fn call_keyed(
+        mut self,
+        actor_type: impl Into<String>,
+        id: Value,
+        method: impl Into<String>,
+        args: Value,
+    ) -> Self {
         self.target = Some(Target::Call {
-            actor: actor.into(),
+            actor_type: actor_type.into(),
+            id,
             method: method.into(),
             args,
         });

@@ -61,8 +61,8 @@ pub enum FireError {
     UnknownTrigger { kind: &'static str, name: String },
     #[error(transparent)]
     Template(#[from] Unresolved),
-    #[error("the target actor must resolve to a \"type/id\" string, not {0}")]
-    ActorNotAString(String),
+    #[error("the target actor's id must resolve to a string, not {0}")]
+    IdNotAString(String),
     #[error(transparent)]
     Service(#[from] Error),
 }
@@ -157,10 +157,16 @@ impl TriggerService {
     pub async fn fire(&self, armed: &Armed, event: &Value, delivery: Option<&Delivery>) -> Result<Fired, FireError> {
         let name = &armed.trigger.name;
         match &armed.target {
-            Target::Call { actor, method, args } => {
-                let actor = match resolve(actor, event)? {
-                    Value::String(actor) => actor,
-                    other => return Err(FireError::ActorNotAString(other.to_string())),
+            Target::Call {
+                actor_type,
+                id,
+                method,
+                args,
+            } => {
+                let actor = match resolve(id, event)? {
+                    Value::String(id) => format!("{actor_type}/{id}"),
+                    Value::Number(id) => format!("{actor_type}/{id}"),
+                    other => return Err(FireError::IdNotAString(other.to_string())),
                 };
                 let args = resolve(args, event)?;
                 let once = delivery.map(|d| Once {

@@ -123,25 +123,30 @@ fn target_problems(
     add: &mut impl FnMut(String),
 ) {
     let templates: Vec<&Value> = match target {
-        Target::Call { actor, method, args } => {
-            match actor {
-                Value::String(address) => match ActorAddress::parse(address) {
-                    Err(e) => add(format!("actor {address:?}: {e}")),
-                    Ok(address) if address.actor_type() == PROGRESS_ACTOR_TYPE => {
-                        add("workflow progress actors are read-only".into())
+        Target::Call {
+            actor_type,
+            id,
+            method,
+            args,
+        } => {
+            if actor_type == PROGRESS_ACTOR_TYPE {
+                add("workflow progress actors are read-only".into());
+            } else if actors.get(actor_type).is_none() {
+                add(format!("no actor type {actor_type:?} is registered"));
+            }
+            match id {
+                Value::String(id) => {
+                    if let Err(e) = ActorAddress::parse(&format!("{actor_type}/{id}")) {
+                        add(format!("actor {actor_type}/{id}: {e}"));
                     }
-                    Ok(address) if actors.get(address.actor_type()).is_none() => {
-                        add(format!("no actor type {:?} is registered", address.actor_type()))
-                    }
-                    Ok(_) => {}
-                },
+                }
                 Value::Object(_) => {}
-                _ => add("the actor must be a \"type/id\" string or a {\"$ref\": ..} template".into()),
+                _ => add("the actor id must be a string or a {\"$ref\": ..} template (call \"type/id\")".into()),
             }
             if method.is_empty() {
                 add("the method is empty".into());
             }
-            vec![actor, args]
+            vec![id, args]
         }
         Target::StartWorkflow { workflow, input } => {
             if workflows.workflow(workflow).is_none() {
