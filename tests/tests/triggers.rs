@@ -341,3 +341,52 @@ async fn a_webhook_call_reaches_a_websocket_subscriber_as_a_delta() {
     );
     stack.shutdown().await;
 }
+
+/// Local mode's queue endpoint: messages reach the handler as `SqsEvent` batches; the poison
+/// one is retried, then lands in the dead-letter list after its receives, and the others are
+/// applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_queue_messages_are_applied_and_a_poison_one_is_dead_lettered() {
+    let stack = start().await;
+    let queue = format!("{}/queues/todo-inbox", stack.triggers_url);
+    for body in [
+        r#"{"list":"inbox","title":"a"}"#,
+        "not json",
+        r#"{"list":"inbox","title":"b"}"#,
+    ] {
+        let sent = post(&queue, &[], body.as_bytes()).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+    }
+    let counts = stack
+        .queues
+        .wait_for("todo-inbox", |c| c.succeeded + c.dead.len() == 3)
+        .await;
+    assert_eq!(counts.succeeded, 2);
+    assert_eq!(counts.dead.len(), 1);
+    assert_eq!(
+        (counts.dead[0].body.as_str(), counts.dead[0].receive_count),
+        ("not json", 3)
+    );
+    assert_eq!(version(&stack, "inbox").await, 2, "each good message applied once");
+    let listed = statecast_tests::http::request("GET", &format!("{queue}/dead-letters"), &[], b"").await;
+    assert_eq!(listed.json()[0]["body"], "not json", "{}", listed.body);
+    stack.shutdown().await;
+}
+
+/// A schedule trigger fired by hand in local mode (`POST /schedules/{name}`) runs its method.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_fired_by_hand_runs_its_method() {
+    let stack = start().await;
+    assert_eq!(
+        stack.manual_schedules,
+        vec!["nightly-clear".to_owned()],
+        "cron schedules run by hand"
+    );
+    assert_eq!(hook(&stack, "open", &[], br#"{"title":"x"}"#).await.status, 200);
+    let fired = post(&format!("{}/schedules/nightly-clear", stack.triggers_url), &[], b"").await;
+    assert_eq!(fired.status, 200, "{}", fired.body);
+    assert_eq!(fired.json()["value"], json!({"removed": 0}));
+    let unknown = post(&format!("{}/schedules/nope", stack.triggers_url), &[], b"").await;
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+    stack.shutdown().await;
+}
