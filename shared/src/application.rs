@@ -78,6 +78,13 @@ impl Application {
     pub fn trigger_list(&self) -> &[Trigger] {
         &self.triggers
     }
+
+    /// Guards a registered action with a circuit breaker and/or a rate limit (state shared by
+    /// every instance through the store).
+    pub fn guard(mut self, action: &str, guard: crate::workflow::ActionGuard) -> Result<Self, DefinitionError> {
+        self.workflows.guard(action, guard)?;
+        Ok(self)
+    }
 }
 
 impl fmt::Debug for Application {
