@@ -1563,3 +1563,25 @@ fn schedules_and_webhook_secrets_of_the_application_are_in_the_template() {
         );
     }
 }
+
+/// The workflow function may read and change action guards (breakers, rate slots) in the calls
+/// table, where `shared/src/dynamo/guards.rs` keeps them.
+#[test]
+fn the_workflow_function_may_keep_action_guards_in_the_calls_table() {
+    let stack = Stack::load();
+    let guards = read(&workspace().join("shared/src/dynamo/guards.rs"));
+    assert!(guards.contains("self.tables.calls"), "guards live in the calls table");
+    let (id, function) = stack.function_by_binary(WORKFLOW_BINARY);
+    let on_calls: BTreeSet<&str> = statements(function)
+        .into_iter()
+        .filter(|s| {
+            statement_resources(s)
+                .iter()
+                .any(|r| get_att(r) == Some(("CallsTable".to_owned(), "Arn".to_owned())))
+        })
+        .flat_map(actions)
+        .collect();
+    for action in ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"] {
+        assert!(on_calls.contains(action), "{id} needs {action} on CallsTable: {on_calls:?}");
+    }
+}
