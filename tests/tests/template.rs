@@ -1582,6 +1582,9 @@ fn the_workflow_function_may_keep_action_guards_in_the_calls_table() {
         .flat_map(actions)
         .collect();
     for action in ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"] {
-        assert!(on_calls.contains(action), "{id} needs {action} on CallsTable: {on_calls:?}");
+        assert!(
+            on_calls.contains(action),
+            "{id} needs {action} on CallsTable: {on_calls:?}"
+        );
     }
 }

@@ -172,6 +172,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  Triggers:     {}/hooks/{{trigger}}  (queues: /queues/{{queue}})",
         stack.triggers_url
     );
+    println!(
+        "  webhook secrets: from the environment, else {:?} (`sign --trigger NAME --body FILE` prints a header)",
+        statecast_local::DEV_SECRET
+    );
     println!("  {auth_line}");
     println!("press Ctrl-C to stop");
     tokio::signal::ctrl_c().await?;
