@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::workflow::reference::{as_reference, REF};
+use crate::workflow::reference::{as_reference, walk, REF};
 
 /// The top-level fields of each source's event.
 pub const WEBHOOK_FIELDS: &[&str] = &["trigger", "body", "headers", "deliveryId", "receivedAt"];
@@ -38,17 +38,6 @@ pub fn check(template: &Value, fields: &[&str]) -> Vec<String> {
         }
     });
     problems
-}
-
-fn walk<'a>(value: &'a Value, visit: &mut impl FnMut(Option<&'a str>)) {
-    if let Some(path) = as_reference(value) {
-        return visit(path);
-    }
-    match value {
-        Value::Array(items) => items.iter().for_each(|v| walk(v, visit)),
-        Value::Object(map) => map.values().for_each(|v| walk(v, visit)),
-        _ => {}
-    }
 }
 
 /// `template` with every reference replaced by what it names in `event`.

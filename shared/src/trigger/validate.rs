@@ -23,13 +23,9 @@ pub struct TriggerError {
     pub problems: Vec<String>,
 }
 
-/// Trigger names are URL path segments: 1–64 of `A-Z a-z 0-9 _ -`.
+/// Trigger names are URL path segments: 1–64 of `A-Z a-z 0-9 _ -` (a workflow name without dots).
 pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    crate::workflow::validate::is_valid_name(name) && !name.contains('.')
 }
 
 fn is_header_name(name: &str) -> bool {

@@ -60,7 +60,8 @@ pub(crate) fn as_reference(value: &Value) -> Option<Option<&str>> {
     }
 }
 
-fn walk<'a>(value: &'a Value, visit: &mut impl FnMut(Option<&'a str>)) {
+/// Calls `visit` with every reference's path (`None` when it is not a string) in `value`.
+pub(crate) fn walk<'a>(value: &'a Value, visit: &mut impl FnMut(Option<&'a str>)) {
     if let Some(path) = as_reference(value) {
         return visit(path);
     }
