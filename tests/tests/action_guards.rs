@@ -64,7 +64,8 @@ async fn follow(client: &mut WsClient, replica: &mut Replica, done: impl Fn(&Val
         if frame["type"] == "result" {
             continue;
         }
-        assert_eq!(replica.apply(&frame, &json!({})), Applied::Applied, "{frame}");
+        // The progress actor's first change may reach the fan-out after the subscription.
+        assert_ne!(replica.apply(&frame, &json!({})), Applied::Gap, "{frame}");
     }
 }
 
@@ -198,8 +199,9 @@ async fn a_rate_limit_holds_across_concurrent_instances() {
         per_second.values().all(|n| *n <= RATE),
         "at most {RATE} per second: {per_second:?}"
     );
+    // 60 attempts at 20 per calendar second span three seconds at least: over one second.
     assert!(
-        elapsed >= Duration::from_secs((4 * PER_INSTANCE as u64) / u64::from(RATE) - 1),
-        "60 attempts at 20/s take over 2 s: {elapsed:?}"
+        elapsed > Duration::from_secs(1),
+        "the limit held them back: {elapsed:?}"
     );
 }

