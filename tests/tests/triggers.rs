@@ -393,3 +393,37 @@ async fn a_schedule_fired_by_hand_runs_its_method() {
     assert_eq!(unknown.status, 400, "{}", unknown.body);
     stack.shutdown().await;
 }
+
+/// A `rate(..)` schedule runs on local mode's timer (here 600 times faster: every 100 ms) and
+/// its calls reach a subscriber like any other change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_schedule_ticks_on_the_local_timer() {
+    let app = app()
+        .triggers([Trigger::schedule("tick", "rate(1 minute)").tenant("dev").call(
+            "counter/ticks",
+            "increment",
+            json!({}),
+        )])
+        .expect("valid");
+    let stack = start_local(LocalOptions {
+        application: app,
+        trigger_port: 0,
+        schedule_speedup: 600,
+        ..LocalOptions::default()
+    })
+    .await;
+    let mut client = WsClient::connect(&stack.ws_url).await;
+    let reply = client
+        .request(
+            json!({"action":"subscribe","id":"s","actor":"counter/ticks"}),
+            &mut Vec::new(),
+        )
+        .await;
+    let mut replica = Replica::from_subscribed(&reply);
+    while replica.version < 2 {
+        let frame = client.frame().await;
+        assert_ne!(replica.apply(&frame, &json!({"value": 0})), Applied::Gap, "{frame}");
+    }
+    assert!(replica.state["value"].as_i64() >= Some(2), "{}", replica.state);
+    stack.shutdown().await;
+}

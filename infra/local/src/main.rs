@@ -91,6 +91,9 @@ struct RunArgs {
     /// Port of the trigger endpoint: webhooks, local queues, schedules (0 picks a free one).
     #[arg(long, default_value_t = 8788)]
     trigger_port: u16,
+    /// Rate schedules tick this many times faster than declared (e.g. 60: `rate(1 minute)` every second).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    schedule_speedup: u32,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -229,6 +232,7 @@ fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::
         },
         auth,
         trigger_port: args.trigger_port,
+        schedule_speedup: args.schedule_speedup,
         ..LocalOptions::default()
     };
     Ok((options, auth_line))

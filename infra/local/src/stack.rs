@@ -66,6 +66,8 @@ pub struct LocalOptions {
     pub trigger_secrets: BTreeMap<String, String>,
     /// The local queues' batch size, receives before the dead-letter list, visibility timeout.
     pub queues: QueueConfig,
+    /// Rate schedules tick this many times faster than declared (1: as deployed).
+    pub schedule_speedup: u32,
 }
 
 /// The secret of a trigger whose variable is set neither in the options nor the environment.
@@ -103,6 +105,7 @@ impl Default for LocalOptions {
             trigger_port: 8788,
             trigger_secrets: BTreeMap::new(),
             queues: QueueConfig::default(),
+            schedule_speedup: 1,
         }
     }
 }
@@ -309,8 +312,14 @@ async fn start_triggers(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Listen { addr, source })?;
-    TriggerServer::start(listener, deps, options.queues.clone(), shutdown)
-        .map_err(|source| StartError::Listen { addr, source })
+    TriggerServer::start(
+        listener,
+        deps,
+        options.queues.clone(),
+        options.schedule_speedup,
+        shutdown,
+    )
+    .map_err(|source| StartError::Listen { addr, source })
 }
 
 /// A Lambda context with a request id, as the runtime would pass.

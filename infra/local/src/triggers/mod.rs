@@ -61,6 +61,7 @@ impl TriggerServer {
         listener: tokio::net::TcpListener,
         deps: Deps,
         queue_config: QueueConfig,
+        schedule_speedup: u32,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Self> {
         let bound = listener.local_addr()?;
@@ -77,7 +78,7 @@ impl TriggerServer {
             .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
             .with_state(state.clone())
             .into_make_service_with_connect_info::<SocketAddr>();
-        let (mut tasks, manual_schedules) = schedules::spawn_schedules(&state, &shutdown);
+        let (mut tasks, manual_schedules) = schedules::spawn_schedules(&state, schedule_speedup, &shutdown);
         let mut stop = shutdown;
         tasks.push(tokio::spawn(async move {
             let stopping = async move {

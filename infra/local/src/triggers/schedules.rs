@@ -1,5 +1,5 @@
 //! Schedules in local mode: each `rate(..)` trigger fires on a local timer (EventBridge's
-//! job in AWS), with the input the template gives its schedule (`{"schedule": name}`);
+//! job in AWS; `--schedule-speedup N` makes it N times faster), with the input the template gives its schedule (`{"schedule": name}`);
 //! `POST /schedules/{name}` fires any schedule trigger at once, `cron(..)` ones included.
 
 use std::time::Duration;
@@ -18,9 +18,13 @@ use tracing::{info, warn};
 use super::TriggerState;
 use crate::tick::spawn_every;
 
-/// Starts a timer for every rate schedule; returns them with the names of cron schedules
-/// (fired by hand only).
-pub fn spawn_schedules(state: &TriggerState, shutdown: &watch::Receiver<bool>) -> (Vec<JoinHandle<()>>, Vec<String>) {
+/// Starts a timer for every rate schedule, its period divided by `speedup` (1: as deployed);
+/// returns them with the names of cron schedules (fired by hand only).
+pub fn spawn_schedules(
+    state: &TriggerState,
+    speedup: u32,
+    shutdown: &watch::Receiver<bool>,
+) -> (Vec<JoinHandle<()>>, Vec<String>) {
     let mut timers = Vec::new();
     let mut manual = Vec::new();
     for armed in state.deps.service.all() {
@@ -29,7 +33,10 @@ pub fn spawn_schedules(state: &TriggerState, shutdown: &watch::Receiver<bool>) -
         };
         let name = armed.trigger.name.clone();
         match Schedule::parse(expression).ok().and_then(|s| s.period()) {
-            Some(period) => timers.push(spawn_timer(state.clone(), name, period, shutdown.clone())),
+            Some(period) => {
+                let period = period / speedup.max(1);
+                timers.push(spawn_timer(state.clone(), name, period, shutdown.clone()));
+            }
             None => manual.push(name),
         }
     }
