@@ -78,7 +78,6 @@ async fn a_breaker_opens_fails_fast_half_opens_and_closes_in_a_workflow() {
     dependency.down.store(true, Ordering::SeqCst);
     let stack = start_local(LocalOptions {
         application: flaky_app(&dependency),
-        trigger_port: 0,
         ..LocalOptions::default()
     })
     .await;

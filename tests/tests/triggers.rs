@@ -50,7 +50,6 @@ fn app() -> Application {
 async fn start() -> LocalStack {
     start_local(LocalOptions {
         application: app(),
-        trigger_port: 0,
         ..LocalOptions::default()
     })
     .await
@@ -291,7 +290,6 @@ async fn a_webhook_starts_a_workflow_once_per_delivery() {
 async fn a_webhook_call_reaches_a_websocket_subscriber_as_a_delta() {
     let secret = "e2e-secret";
     let stack = start_local(LocalOptions {
-        trigger_port: 0,
         trigger_secrets: [("TODO_HOOK_SECRET".to_owned(), secret.to_owned())].into(),
         ..LocalOptions::default()
     })
@@ -407,7 +405,6 @@ async fn a_rate_schedule_ticks_on_the_local_timer() {
         .expect("valid");
     let stack = start_local(LocalOptions {
         application: app,
-        trigger_port: 0,
         schedule_speedup: 600,
         ..LocalOptions::default()
     })

@@ -88,9 +88,10 @@ struct RunArgs {
     /// default they are deleted once processed, so a long session stays small).
     #[arg(long)]
     keep_processed_stream_records: bool,
-    /// Port of the trigger endpoint: webhooks, local queues, schedules (0 picks a free one).
-    #[arg(long, default_value_t = 8788)]
-    trigger_port: u16,
+    /// Port of the trigger endpoint: webhooks, local queues, schedules (default: --port + 1;
+    /// 0 picks a free one).
+    #[arg(long)]
+    trigger_port: Option<u16>,
     /// Rate schedules tick this many times faster than declared (e.g. 60: `rate(1 minute)` every second).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     schedule_speedup: u32,

@@ -60,8 +60,9 @@ pub struct LocalOptions {
     pub connections_transport: ConnectionsTransport,
     /// How long the embedded engine keeps stream records.
     pub stream_retention: StreamRetention,
-    /// Port of the trigger endpoint (webhooks, queues, schedules); 0 picks a free one.
-    pub trigger_port: u16,
+    /// Port of the trigger endpoint (webhooks, queues, schedules); 0 picks a free one. `None`:
+    /// the port after `port` (8788 by default), or a free one when `port` is 0.
+    pub trigger_port: Option<u16>,
     /// Trigger secrets by variable name, before the environment and [`DEV_SECRET`].
     pub trigger_secrets: BTreeMap<String, String>,
     /// The local queues' batch size, receives before the dead-letter list, visibility timeout.
@@ -102,7 +103,7 @@ impl Default for LocalOptions {
             timer_sweep_interval: Duration::from_millis(250),
             connections_transport: ConnectionsTransport::default(),
             stream_retention: StreamRetention::default(),
-            trigger_port: 8788,
+            trigger_port: None,
             trigger_secrets: BTreeMap::new(),
             queues: QueueConfig::default(),
             schedule_speedup: 1,
@@ -308,10 +309,8 @@ async fn start_triggers(
     let secrets = |name: &str| Some(local_secret(&options.trigger_secrets, name));
     let service = statecast::trigger::TriggerService::new(&options.application, services, secrets)?;
     let deps = statecast_trigger::Deps::new(service, statecast_trigger::QueueNames::default());
-    let addr = SocketAddr::new(options.host, options.trigger_port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Listen { addr, source })?;
+    let listener = trigger_listener(options).await?;
+    let addr = SocketAddr::new(options.host, 0);
     TriggerServer::start(
         listener,
         deps,
@@ -320,6 +319,30 @@ async fn start_triggers(
         shutdown,
     )
     .map_err(|source| StartError::Listen { addr, source })
+}
+
+/// The trigger endpoint's socket: the port asked for, or else the one after the gateway's
+/// (any free one when that is taken, or when the gateway's port was picked freely).
+async fn trigger_listener(options: &LocalOptions) -> Result<tokio::net::TcpListener, StartError> {
+    let bind = |port: u16| {
+        let addr = SocketAddr::new(options.host, port);
+        async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen { addr, source })
+        }
+    };
+    match (options.trigger_port, options.port) {
+        (Some(port), _) => bind(port).await,
+        (None, 0) => bind(0).await,
+        (None, port) => match bind(port.saturating_add(1)).await {
+            Ok(listener) => Ok(listener),
+            Err(e) => {
+                info!(error = %e, "the port after the gateway's is taken; triggers listen on a free one");
+                bind(0).await
+            }
+        },
+    }
 }
 
 /// A Lambda context with a request id, as the runtime would pass.
