@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::dynamo::DynamoStore;
 use crate::ports::{ActorStore, ConnectionSender, ConnectionStore, SubscriptionStore};
 use crate::service::{ConnectService, DisconnectService, FanoutService, MessageService, Settings};
+use crate::trigger::{Trigger, TriggerError};
 use crate::workflow::{
     Action, DefinitionError, WorkflowDefinition, WorkflowRegistry, WorkflowService, WorkflowSettings, WorkflowStore,
 };
@@ -19,6 +20,7 @@ use crate::workflow::{
 pub struct Application {
     actors: ActorRegistry,
     workflows: WorkflowRegistry,
+    triggers: Vec<Trigger>,
 }
 
 impl Application {
@@ -28,6 +30,7 @@ impl Application {
         Self {
             actors: ActorRegistry::new(),
             workflows: WorkflowRegistry::default(),
+            triggers: Vec::new(),
         }
     }
 
@@ -62,6 +65,26 @@ impl Application {
     pub fn workflows(&self) -> &WorkflowRegistry {
         &self.workflows
     }
+
+    /// Validates and adds triggers (declare them after the actors and workflows they target);
+    /// one error lists every problem of the application's triggers.
+    pub fn triggers(mut self, triggers: impl IntoIterator<Item = Trigger>) -> Result<Self, TriggerError> {
+        self.triggers.extend(triggers);
+        crate::trigger::validate::validate(&self.triggers, &self.actors, &self.workflows)?;
+        Ok(self)
+    }
+
+    /// The declared triggers.
+    pub fn trigger_list(&self) -> &[Trigger] {
+        &self.triggers
+    }
+
+    /// Guards a registered action with a circuit breaker and/or a rate limit (state shared by
+    /// every instance through the store).
+    pub fn guard(mut self, action: &str, guard: crate::workflow::ActionGuard) -> Result<Self, DefinitionError> {
+        self.workflows.guard(action, guard)?;
+        Ok(self)
+    }
 }
 
 impl fmt::Debug for Application {
@@ -69,6 +92,7 @@ impl fmt::Debug for Application {
         f.debug_struct("Application")
             .field("actors", &self.actors)
             .field("workflows", &self.workflows)
+            .field("triggers", &self.triggers)
             .finish()
     }
 }

@@ -201,6 +201,11 @@ impl ActorAddress {
         })
     }
 
+    /// The actor type it names.
+    pub fn actor_type(&self) -> &str {
+        &self.actor_type
+    }
+
     /// The full key within `tenant`; refuses an address that names another tenant.
     pub fn resolve(self, tenant: &TenantId) -> Result<ActorKey, CrossTenant> {
         match self.tenant {

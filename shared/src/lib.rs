@@ -22,6 +22,7 @@
 //! - [`ports`]: the store and sender traits services depend on.
 //! - [`service`]: connect, disconnect, handle a message, fan out a stream batch.
 //! - [`workflow`]: DAG workflows run step by step from the workflows table's stream.
+//! - [`trigger`]: webhooks, queues and schedules that call actors and start workflows.
 //! - [`error`]: the error type callers branch on; [`backoff`]: jittered retry delays.
 //! - [`batch`]: stream batches run in key order, with partial failures.
 //!
@@ -61,6 +62,7 @@ pub mod stream_events;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;
+pub mod trigger;
 pub mod workflow;
 
 pub use error::{Error, Result};

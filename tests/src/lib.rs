@@ -6,6 +6,7 @@
 //! DynamoDB-compatible endpoint (e.g. DynamoDB Local); each harness uses its own table prefix.
 
 pub mod fixtures;
+pub mod http;
 pub mod local;
 pub mod parts;
 pub mod presence_view;

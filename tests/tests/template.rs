@@ -26,8 +26,8 @@ const OPTIONAL_CONFIG_VARS: &[(&str, &[&str])] = &[
     ),
     ("DEFAULT_TENANT", &["statecast-connect"]),
     ("CONNECTION_TTL_SECONDS", &["statecast-connect"]),
-    ("CALL_RETRY_BUDGET_MS", &["statecast-default"]),
-    ("MAX_STATE_BYTES", &["statecast-default"]),
+    ("CALL_RETRY_BUDGET_MS", &["statecast-default", TRIGGER_BINARY]),
+    ("MAX_STATE_BYTES", &["statecast-default", TRIGGER_BINARY]),
     ("SEND_CONCURRENCY", &["statecast-fanout"]),
     ("BROADCAST_RATE_MAX", &["statecast-default"]),
     ("BROADCAST_RATE_WINDOW_MS", &["statecast-default"]),
@@ -43,6 +43,24 @@ const ROUTES: [(&str, &str); 3] = [
 const AUTHORIZER_BINARY: &str = "statecast-authorizer";
 const FANOUT_BINARY: &str = "statecast-fanout";
 const WORKFLOW_BINARY: &str = "statecast-workflow";
+const TRIGGER_BINARY: &str = "statecast-trigger";
+
+/// The variables the trigger function reads through the application: each webhook trigger's
+/// secret (`Secret::Env`).
+fn trigger_secret_vars() -> BTreeSet<String> {
+    use statecast::trigger::{Secret, Verification};
+    let app = statecast::app::application().expect("valid");
+    app.trigger_list()
+        .iter()
+        .filter_map(|t| match &t.webhook_settings()?.verification {
+            Verification::Hmac { secret, .. } | Verification::Bearer { token: secret } => match secret {
+                Secret::Env(name) => Some(name.clone()),
+                Secret::Value(_) => None,
+            },
+            Verification::None => None,
+        })
+        .collect()
+}
 
 /// Which function reads each streamed table's stream (by `TableSpec::role`).
 const STREAM_CONSUMERS: [(&str, &str); 2] = [("actors", FANOUT_BINARY), ("workflows", WORKFLOW_BINARY)];
@@ -596,6 +614,9 @@ fn every_variable_the_code_reads_is_set_for_its_function() {
         let (id, function) = stack.function_by_binary(krate.binary());
         let environment = stack.environment(function);
         let mut needed: BTreeSet<String> = env_reads(&krate.source).into_iter().map(|(_, n)| n).collect();
+        if krate.binary() == TRIGGER_BINARY {
+            needed.extend(trigger_secret_vars());
+        }
         if krate.uses_shared_config() {
             needed.extend(required.iter().cloned());
         }
@@ -639,6 +660,9 @@ fn no_function_sets_a_variable_its_code_does_not_read() {
     for krate in function_crates() {
         let (id, function) = stack.function_by_binary(krate.binary());
         let mut read: BTreeSet<String> = env_reads(&krate.source).into_iter().map(|(_, n)| n).collect();
+        if krate.binary() == TRIGGER_BINARY {
+            read.extend(trigger_secret_vars());
+        }
         if krate.uses_shared_config() {
             read.extend(required.iter().chain(&optional).cloned());
         }
@@ -1432,3 +1456,160 @@ fn outputs_give_the_websocket_url_and_the_endpoint_the_fanout_posts_to() {
 /// Dashboard, alarms, access logs, log groups, parameter patterns and the JWT secret reference.
 #[path = "template/operations.rs"]
 mod operations;
+
+// ---------------------------------------------------------------- triggers (issue 16)
+
+/// Webhooks reach the trigger function only as `POST /hooks/{trigger}` (payload format 2.0) on
+/// an HTTP API of this stack that throttles every route.
+#[test]
+fn webhooks_are_one_throttled_http_api_route_to_the_trigger_function() {
+    let stack = Stack::load();
+    let (id, function) = stack.function_by_binary(TRIGGER_BINARY);
+    let hooks = events_of(function, "HttpApi");
+    let [(name, event)] = hooks.as_slice() else {
+        panic!("{id} should have one HttpApi event, has {}", hooks.len())
+    };
+    let property = |key: &str| at(event, &["Properties", key]).and_then(text);
+    assert_eq!(property("Method"), Some("POST"), "{id}.{name}");
+    assert_eq!(property("Path"), Some("/hooks/{trigger}"), "{id}.{name}");
+    assert_eq!(property("PayloadFormatVersion"), Some("2.0"), "{id}.{name}");
+    let api = at(event, &["Properties", "ApiId"])
+        .and_then(reference)
+        .unwrap_or_else(|| panic!("{id}.{name}: ApiId: !Ref an HttpApi of this stack"));
+    let api = stack.resource(api);
+    assert_eq!(get(api, "Type").and_then(text), Some("AWS::Serverless::HttpApi"));
+    for limit in ["ThrottlingBurstLimit", "ThrottlingRateLimit"] {
+        assert!(
+            at(api, &["Properties", "DefaultRouteSettings", limit]).is_some(),
+            "the webhook API sets {limit}"
+        );
+    }
+}
+
+/// Each queue trigger's queue is a queue of this stack named in `TRIGGER_QUEUES`, mapped with
+/// partial batch failures, with a dead-letter queue and a visibility timeout of at least six
+/// times the function's timeout.
+#[test]
+fn every_queue_trigger_reads_a_queue_of_this_stack_with_a_dead_letter_queue() {
+    use statecast::trigger::Source;
+    let stack = Stack::load();
+    let (id, function) = stack.function_by_binary(TRIGGER_BINARY);
+    let routes = stack
+        .environment(function)
+        .get("TRIGGER_QUEUES")
+        .and_then(|v| sub(v))
+        .unwrap_or_else(|| panic!("{id}: TRIGGER_QUEUES is a !Sub"))
+        .to_owned();
+    let timeout = stack
+        .function_property(function, "Timeout")
+        .and_then(integer)
+        .expect("the trigger function's timeout");
+    let app = statecast::app::application().expect("valid");
+    let queues: Vec<&str> = app
+        .trigger_list()
+        .iter()
+        .filter_map(|t| match &t.source {
+            Source::Queue { queue } => Some(queue.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!queues.is_empty(), "the shipped application has a queue trigger");
+    let events = events_of(function, "SQS");
+    for queue in queues {
+        let resource_id = routes
+            .split(',')
+            .find_map(|pair| pair.strip_prefix(&format!("{queue}=${{"))?.strip_suffix(".Arn}"))
+            .unwrap_or_else(|| panic!("TRIGGER_QUEUES names no queue for {queue:?}: {routes}"));
+        let resource = stack.resource(resource_id);
+        assert_eq!(get(resource, "Type").and_then(text), Some("AWS::SQS::Queue"));
+        let visibility = at(resource, &["Properties", "VisibilityTimeout"]).and_then(integer);
+        assert!(
+            visibility >= Some(6 * timeout),
+            "{resource_id}: VisibilityTimeout ≥ 6 × {timeout}"
+        );
+        let (dlq, _) = at(resource, &["Properties", "RedrivePolicy", "deadLetterTargetArn"])
+            .and_then(get_att)
+            .unwrap_or_else(|| panic!("{resource_id} has a dead-letter queue"));
+        assert_eq!(
+            get(stack.resource(&dlq), "Type").and_then(text),
+            Some("AWS::SQS::Queue")
+        );
+        let receives = at(resource, &["Properties", "RedrivePolicy", "maxReceiveCount"]).and_then(integer);
+        assert!(receives.is_some_and(|n| n >= 1), "{resource_id}: maxReceiveCount");
+        let mapped = events.iter().any(|(_, event)| {
+            at(event, &["Properties", "Queue"]).and_then(get_att) == Some((resource_id.to_owned(), "Arn".to_owned()))
+                && at(event, &["Properties", "FunctionResponseTypes"])
+                    .map(one_or_many)
+                    .is_some_and(|t| t.iter().any(|v| text(v) == Some("ReportBatchItemFailures")))
+        });
+        assert!(mapped, "{id} reads {resource_id} with ReportBatchItemFailures");
+    }
+}
+
+/// Each schedule trigger has a Schedule event with its expression whose input names it, and
+/// each webhook secret is a Secrets Manager dynamic reference named by a parameter.
+#[test]
+fn schedules_and_webhook_secrets_of_the_application_are_in_the_template() {
+    use statecast::trigger::Source;
+    let stack = Stack::load();
+    let (id, function) = stack.function_by_binary(TRIGGER_BINARY);
+    let schedules = events_of(function, "Schedule");
+    let app = statecast::app::application().expect("valid");
+    for trigger in app.trigger_list() {
+        let Source::Schedule { expression } = &trigger.source else {
+            continue;
+        };
+        let found = schedules.iter().any(|(_, event)| {
+            let input = at(event, &["Properties", "Input"])
+                .and_then(text)
+                .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok());
+            at(event, &["Properties", "Schedule"]).and_then(text) == Some(expression.as_str())
+                && input == Some(serde_json::json!({"schedule": trigger.name}))
+        });
+        assert!(
+            found,
+            "{id} has a Schedule event {expression} with input {{\"schedule\": {:?}}}",
+            trigger.name
+        );
+    }
+    let environment = stack.environment(function);
+    for name in trigger_secret_vars() {
+        let value = environment
+            .get(name.as_str())
+            .and_then(|v| sub(v))
+            .unwrap_or_else(|| panic!("{id}: {name} is a !Sub dynamic reference"));
+        let parameter = value
+            .strip_prefix("{{resolve:secretsmanager:${")
+            .and_then(|rest| rest.strip_suffix("}:SecretString}}"))
+            .unwrap_or_else(|| panic!("{id}: {name} resolves a Secrets Manager secret: {value}"));
+        assert!(
+            at(&stack.template, &["Parameters", parameter]).is_some(),
+            "{name}'s secret is named by the parameter {parameter}"
+        );
+    }
+}
+
+/// The workflow function may read and change action guards (breakers, rate slots) in the calls
+/// table, where `shared/src/dynamo/guards.rs` keeps them.
+#[test]
+fn the_workflow_function_may_keep_action_guards_in_the_calls_table() {
+    let stack = Stack::load();
+    let guards = read(&workspace().join("shared/src/dynamo/guards.rs"));
+    assert!(guards.contains("self.tables.calls"), "guards live in the calls table");
+    let (id, function) = stack.function_by_binary(WORKFLOW_BINARY);
+    let on_calls: BTreeSet<&str> = statements(function)
+        .into_iter()
+        .filter(|s| {
+            statement_resources(s)
+                .iter()
+                .any(|r| get_att(r) == Some(("CallsTable".to_owned(), "Arn".to_owned())))
+        })
+        .flat_map(actions)
+        .collect();
+    for action in ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"] {
+        assert!(
+            on_calls.contains(action),
+            "{id} needs {action} on CallsTable: {on_calls:?}"
+        );
+    }
+}

@@ -75,9 +75,11 @@ fn common_env(endpoint: &str, tables: &TableNames, runtime: &str) -> Vec<(String
         ("SUBSCRIPTIONS_TABLE", &tables.subscriptions),
         ("ACTORS_TABLE", &tables.actors),
         ("WORKFLOWS_TABLE", &tables.workflows),
+        ("CALLS_TABLE", &tables.calls),
         ("DEFAULT_TENANT", "dev"),
         ("CONNECTIONS_ENDPOINT", "http://127.0.0.1:9/bench"),
         ("JWT_SECRET", JWT_SECRET),
+        ("TODO_HOOK_SECRET", "coldstart-hook-secret"),
         ("RUST_LOG", "warn"),
     ]
     .into_iter()
@@ -113,6 +115,11 @@ fn functions() -> Vec<Function> {
             // The timer schedule's event: one Query of the due-time index.
             event: r#"{"version":"0","id":"cold","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#
                 .to_owned(),
+        },
+        Function {
+            binary: "statecast-trigger",
+            // A webhook whose signature is stale: verified and refused (401), nothing written.
+            event: fixture("tests/fixtures/http-webhook.json"),
         },
         Function {
             binary: "statecast-authorizer",

@@ -12,6 +12,7 @@
 //! - [`stream_records`]: Streams API records → Lambda `DynamoDbEvent` records.
 //! - [`tick`]: periodic background tasks until shutdown.
 //! - [`workflows`]: the workflow function on the workflows stream and the timer sweep tick.
+//! - [`triggers`]: webhooks, local queues and schedules through the trigger function.
 //! - [`page`]: the demo page served at `/`; [`inspector`]: the inspector at `/_inspector`.
 //! - [`logging`]: the binary's log output (quiet by default, `-v`, `--log-format json`).
 
@@ -24,6 +25,7 @@ pub mod page;
 pub mod stack;
 pub mod stream_records;
 pub mod tick;
+pub mod triggers;
 pub mod workflows;
 
-pub use stack::{LocalOptions, LocalStack, StartError};
+pub use stack::{local_secret, LocalOptions, LocalStack, StartError, DEV_SECRET};

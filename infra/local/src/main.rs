@@ -1,5 +1,6 @@
 //! `cargo run -p statecast-local`: the whole stack on this machine, printing the `ws://` URL.
-//! `cargo run -p statecast-local -- token ...` mints a dev token for `--auth jwt`.
+//! `cargo run -p statecast-local -- token ...` mints a dev token for `--auth jwt`;
+//! `... -- sign --trigger NAME --body FILE` prints the header that signs a webhook body.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -36,6 +37,21 @@ struct Cli {
 enum Command {
     /// Print an HS256 token for `--auth jwt --jwt-secret ...` (connect with `?token=...`).
     Token(TokenArgs),
+    /// Print the header that authenticates FILE as a delivery of webhook trigger NAME (with the
+    /// secret local mode uses: its variable from the environment, else the dev secret).
+    Sign(SignArgs),
+}
+
+#[derive(Args, Debug)]
+struct SignArgs {
+    #[arg(long)]
+    trigger: String,
+    /// The exact body to send (curl --data-binary @FILE).
+    #[arg(long)]
+    body: PathBuf,
+    /// Unix seconds to sign at (default: now).
+    #[arg(long)]
+    at: Option<i64>,
 }
 
 #[derive(Args, Debug)]
@@ -86,6 +102,13 @@ struct RunArgs {
     /// Do not serve the inspector page at /_inspector (nor record what it shows).
     #[arg(long)]
     no_inspector: bool,
+    /// Port of the trigger endpoint: webhooks, local queues, schedules (default: --port + 1;
+    /// 0 picks a free one).
+    #[arg(long)]
+    trigger_port: Option<u16>,
+    /// Rate schedules tick this many times faster than declared (e.g. 60: `rate(1 minute)` every second).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    schedule_speedup: u32,
     #[command(flatten)]
     auth: AuthArgs,
     #[command(flatten)]
@@ -167,6 +190,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{token}");
         return Ok(());
     }
+    if let Some(Command::Sign(args)) = cli.command {
+        println!("{}", sign(&args)?);
+        return Ok(());
+    }
     logging::init(cli.log_format, cli.verbose)?;
     let started = Instant::now();
     let (mut options, auth_line) = options(cli.run)?;
@@ -182,6 +209,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  WebSocket:    {}", stack.ws_url);
     println!("  @connections: {}", stack.connections_url);
     println!("  DynamoDB:     {}", stack.dynamodb_endpoint);
+    println!(
+        "  Triggers:     {}/hooks/{{trigger}}  (queues: /queues/{{queue}})",
+        stack.triggers_url
+    );
+    println!(
+        "  webhook secrets: from the environment, else {:?} (`sign --trigger NAME --body FILE` prints a header)",
+        statecast_local::DEV_SECRET
+    );
     println!("  {auth_line}");
     println!("press Ctrl-C to stop");
     tokio::signal::ctrl_c().await?;
@@ -242,7 +277,37 @@ fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::
         },
         auth,
         inspector: !args.no_inspector,
+        trigger_port: args.trigger_port,
+        schedule_speedup: args.schedule_speedup,
         ..LocalOptions::default()
     };
     Ok((options, auth_line))
+}
+
+/// The signature (or token) header for `args.body` as a delivery of `args.trigger`.
+fn sign(args: &SignArgs) -> Result<String, Box<dyn std::error::Error>> {
+    use statecast::trigger::{Secret, Verification};
+    let app = statecast::app::application()?;
+    let trigger = app
+        .trigger_list()
+        .iter()
+        .find(|t| t.name == args.trigger)
+        .ok_or_else(|| format!("no trigger {:?}", args.trigger))?;
+    let hook = trigger
+        .webhook_settings()
+        .ok_or_else(|| format!("trigger {:?} is not a webhook", args.trigger))?;
+    let secret = |secret: &Secret| match secret {
+        Secret::Value(value) => value.clone(),
+        Secret::Env(name) => statecast_local::local_secret(&Default::default(), name),
+    };
+    let body = std::fs::read(&args.body)?;
+    Ok(match &hook.verification {
+        Verification::Hmac { secret: s, header, .. } => {
+            let at = args.at.unwrap_or_else(|| statecast::records::now_millis() / 1000);
+            let value = statecast::trigger::signature::header_value(secret(s).as_bytes(), at, &body);
+            format!("{header}: {value}")
+        }
+        Verification::Bearer { token } => format!("Authorization: Bearer {}", secret(token)),
+        Verification::None => return Err(format!("trigger {:?} takes unsigned requests", args.trigger).into()),
+    })
 }

@@ -2,6 +2,7 @@
 //! → gateway + `@connections` → event source mappings on the actors stream (fan-out) and the
 //! workflows stream (steps), plus the durable-timer sweep.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::gateway::{
     WsHandler,
 };
 use crate::inspector::{self, taps, Inspector, Journal, MappingView};
+use crate::triggers::{LocalQueues, QueueConfig, TriggerServer};
 use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use statecast_authorizer::{AuthConfig, Authorizer};
 
@@ -66,6 +68,27 @@ pub struct LocalOptions {
     pub connection_faults: FaultPlan,
     /// Serve the inspector at `/_inspector` (and record what it shows); the binary turns it on.
     pub inspector: bool,
+    /// Port of the trigger endpoint (webhooks, queues, schedules); 0 picks a free one. `None`:
+    /// the port after `port` (8788 by default), or a free one when `port` is 0.
+    pub trigger_port: Option<u16>,
+    /// Trigger secrets by variable name, before the environment and [`DEV_SECRET`].
+    pub trigger_secrets: BTreeMap<String, String>,
+    /// The local queues' batch size, receives before the dead-letter list, visibility timeout.
+    pub queues: QueueConfig,
+    /// Rate schedules tick this many times faster than declared (1: as deployed).
+    pub schedule_speedup: u32,
+}
+
+/// The secret of a trigger whose variable is set neither in the options nor the environment.
+pub const DEV_SECRET: &str = "dev-secret";
+
+/// A trigger secret in local mode: `overrides`, then the environment, then [`DEV_SECRET`].
+pub fn local_secret(overrides: &BTreeMap<String, String>, name: &str) -> String {
+    overrides
+        .get(name)
+        .cloned()
+        .or_else(|| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| DEV_SECRET.to_owned())
 }
 
 impl Default for LocalOptions {
@@ -90,6 +113,10 @@ impl Default for LocalOptions {
             stream_retention: StreamRetention::default(),
             connection_faults: FaultPlan::default(),
             inspector: false,
+            trigger_port: None,
+            trigger_secrets: BTreeMap::new(),
+            queues: QueueConfig::default(),
+            schedule_speedup: 1,
         }
     }
 }
@@ -110,6 +137,8 @@ pub enum StartError {
     Auth(#[from] statecast_authorizer::ConfigError),
     #[error("cannot keep the event source mappings' positions: {0}")]
     Positions(#[from] PositionError),
+    #[error(transparent)]
+    Triggers(#[from] statecast::trigger::TriggerError),
 }
 
 /// The running stack.
@@ -128,6 +157,13 @@ pub struct LocalStack {
     pub esm: EsmHandle,
     /// The event source mapping on the workflows table's stream.
     pub workflow_esm: EsmHandle,
+    /// `http://host:port` of the triggers: `/hooks/{trigger}`, `/queues/{queue}`, `/schedules/{name}`.
+    pub triggers_url: String,
+    /// The local queues feeding queue triggers.
+    pub queues: LocalQueues,
+    /// Schedule triggers that run only when fired by hand (cron expressions).
+    pub manual_schedules: Vec<String>,
+    triggers: TriggerServer,
     gateway: Arc<Gateway>,
     timers: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
@@ -263,6 +299,7 @@ impl LocalStack {
                 });
             }
         }
+        let triggers = start_triggers(&options, &services, shutdown_rx.clone()).await?;
         let timers = spawn_timer_sweep(services.workflow(), options.timer_sweep_interval, shutdown_rx.clone());
         let readers = vec![
             StreamReader {
@@ -287,6 +324,10 @@ impl LocalStack {
             sdk,
             esm,
             workflow_esm,
+            triggers_url: triggers.url.clone(),
+            queues: triggers.queues.clone(),
+            manual_schedules: triggers.manual_schedules.clone(),
+            triggers,
             gateway,
             timers,
             shutdown,
@@ -322,10 +363,56 @@ impl LocalStack {
         self.esm.shutdown().await;
         self.workflow_esm.shutdown().await;
         let _ = self.timers.await;
+        self.triggers.stopped().await;
         for task in [self.sweeper, self.trimmer].into_iter().flatten() {
             let _ = task.await;
         }
         self.engine.stop().await;
+    }
+}
+
+/// The `functions/trigger` handler behind local mode's trigger endpoint.
+async fn start_triggers(
+    options: &LocalOptions,
+    services: &Services,
+    shutdown: watch::Receiver<bool>,
+) -> Result<TriggerServer, StartError> {
+    let secrets = |name: &str| Some(local_secret(&options.trigger_secrets, name));
+    let service = statecast::trigger::TriggerService::new(&options.application, services, secrets)?;
+    let deps = statecast_trigger::Deps::new(service, statecast_trigger::QueueNames::default());
+    let listener = trigger_listener(options).await?;
+    let addr = SocketAddr::new(options.host, 0);
+    TriggerServer::start(
+        listener,
+        deps,
+        options.queues.clone(),
+        options.schedule_speedup,
+        shutdown,
+    )
+    .map_err(|source| StartError::Listen { addr, source })
+}
+
+/// The trigger endpoint's socket: the port asked for, or else the one after the gateway's
+/// (any free one when that is taken, or when the gateway's port was picked freely).
+async fn trigger_listener(options: &LocalOptions) -> Result<tokio::net::TcpListener, StartError> {
+    let bind = |port: u16| {
+        let addr = SocketAddr::new(options.host, port);
+        async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen { addr, source })
+        }
+    };
+    match (options.trigger_port, options.port) {
+        (Some(port), _) => bind(port).await,
+        (None, 0) => bind(0).await,
+        (None, port) => match bind(port.saturating_add(1)).await {
+            Ok(listener) => Ok(listener),
+            Err(e) => {
+                info!(error = %e, "the port after the gateway's is taken; triggers listen on a free one");
+                bind(0).await
+            }
+        },
     }
 }
 

@@ -6,6 +6,7 @@
 mod actors;
 mod commit;
 mod connections;
+mod guards;
 mod item_size;
 mod subscriptions;
 mod tables;

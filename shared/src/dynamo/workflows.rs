@@ -12,6 +12,7 @@ use super::workflow_writes::workflow_key;
 use super::{from_item, s, DynamoStore, WORKFLOWS_BY_DUE};
 use crate::error::{Error, Result};
 use crate::sdk_error::dependency;
+use crate::workflow::guard::Breaker;
 use crate::workflow::model::{
     due_key, Commit, InstanceRecord, StepRecord, Timer, WorkflowWrite, INSTANCE_SK, TIMER_SHARD,
 };
@@ -110,5 +111,17 @@ impl WorkflowStore for DynamoStore {
             .into_iter()
             .map(|item| from_item(item, "workflow timer"))
             .collect()
+    }
+
+    async fn breaker(&self, action: &str) -> Result<Option<Breaker>> {
+        self.load_breaker(action).await
+    }
+
+    async fn put_breaker(&self, action: &str, next: &Breaker) -> Result<bool> {
+        self.store_breaker(action, next).await
+    }
+
+    async fn take_rate_slot(&self, action: &str, second: i64, limit: u32) -> Result<bool> {
+        self.take_slot(action, second, limit).await
     }
 }

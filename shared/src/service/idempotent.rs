@@ -40,8 +40,22 @@ impl MessageService {
         args: Value,
         idempotency_key: &str,
     ) -> Result<(Value, Version)> {
-        let call_key = format!("{}/{idempotency_key}", key.tenant());
         let args_digest = digest(&args);
+        self.call_once_digest(key, method, args, idempotency_key, args_digest)
+            .await
+    }
+
+    /// [`Self::call_once`] with the digest a repeat must match given by the caller (a
+    /// trigger's digest covers the whole delivery, not only the arguments built from it).
+    pub(super) async fn call_once_digest(
+        &self,
+        key: &ActorKey,
+        method: &str,
+        args: Value,
+        idempotency_key: &str,
+        args_digest: String,
+    ) -> Result<(Value, Version)> {
+        let call_key = format!("{}/{idempotency_key}", key.tenant());
         if let Some(first) = self.actors.recorded_call(&call_key).await? {
             return replay(first, key, method, &args_digest, idempotency_key);
         }

@@ -5,6 +5,7 @@ mod broadcast;
 mod call;
 mod connect;
 mod disconnect;
+mod external;
 mod fanout;
 mod frames;
 mod idempotent;
@@ -23,6 +24,7 @@ use crate::metrics::Metrics;
 
 pub use connect::{ConnectRequest, ConnectService};
 pub use disconnect::DisconnectService;
+pub use external::Once;
 pub use fanout::{FanoutOutcome, FanoutService};
 pub use message::MessageService;
 pub use posting::{PostLimits, Posted, Poster};

@@ -74,6 +74,7 @@ where
 #[derive(Clone, Default)]
 pub struct ActionRegistry {
     actions: HashMap<String, Arc<dyn Action>>,
+    guards: HashMap<String, super::guard::ActionGuard>,
 }
 
 impl ActionRegistry {
@@ -96,5 +97,14 @@ impl ActionRegistry {
 
     pub fn contains(&self, name: &str) -> bool {
         self.actions.contains_key(name)
+    }
+
+    /// Guards `name`'s attempts with a circuit breaker and/or a rate limit.
+    pub fn set_guard(&mut self, name: impl Into<String>, guard: super::guard::ActionGuard) {
+        self.guards.insert(name.into(), guard);
+    }
+
+    pub fn guard(&self, name: &str) -> Option<&super::guard::ActionGuard> {
+        self.guards.get(name)
     }
 }

@@ -18,6 +18,8 @@
 //! - [`reference`]: `{"$ref": …}` input templates.
 //! - [`validate`]: registration checks listing every problem.
 //! - [`action`], [`registry`]: actions and workflows by name; [`example`]: the `order` saga.
+//! - [`guard`]: circuit breakers and rate limits declared per action; [`guards`]: applying
+//!   them around attempts over the shared store.
 //! - [`model`]: stored items and the writes a commit is made of; [`store`]: the port.
 //! - [`progress`]: the read-only `workflow` actor type and its state shape.
 //! - `service`: start, cancel, batches, timers; `run`: one step's execution; `saga`: the
@@ -26,6 +28,8 @@
 pub mod action;
 pub mod definition;
 pub mod example;
+pub mod guard;
+pub mod guards;
 pub mod model;
 pub mod progress;
 pub mod reference;
@@ -38,6 +42,8 @@ pub mod validate;
 
 pub use action::{Action, ActionContext, ActionError, ActionRegistry, ActionResult};
 pub use definition::{Backoff, Outcome, RetryPolicy, StepDefinition, WorkflowDefinition};
+pub use guard::{ActionGuard, BreakerState};
+pub use guards::Guards;
 pub use model::{InstanceRecord, InstanceStatus, StepKind, StepRecord, StepState, WorkflowChange, WorkflowItem};
 pub use progress::{WorkflowProgress, PROGRESS_ACTOR_TYPE};
 pub use registry::WorkflowRegistry;

@@ -8,6 +8,8 @@
 //!                        "output": {…}, "compensation": {"status": "succeeded", "attempts": 1}}},
 //!  "cause": "…", "finishedAt": …}
 //! ```
+//! A retrying step of an action with a circuit breaker also shows the breaker's state
+//! (`"breaker": "open"`, `"half-open"` or `"closed"`).
 //! Step statuses: `waiting`, `running`, `retrying`, `succeeded`, `failed`, `skipped`,
 //! `cancelled`; instance statuses: see [`super::InstanceStatus`].
 
@@ -69,6 +71,8 @@ pub struct StepView<'a> {
     pub output: Option<&'a Value>,
     pub error: Option<&'a str>,
     pub next_attempt_at: Option<i64>,
+    /// The state of the action's circuit breaker after a retryable failure, when it has one.
+    pub breaker: Option<&'a str>,
 }
 
 impl StepView<'_> {
@@ -86,6 +90,7 @@ impl StepView<'_> {
         put("output", self.output.cloned());
         put("error", self.error.map(Value::from));
         put("nextAttemptAt", self.next_attempt_at.map(Value::from));
+        put("breaker", self.breaker.map(Value::from));
         Value::Object(map)
     }
 }

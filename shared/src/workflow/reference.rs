@@ -53,14 +53,15 @@ pub fn references(template: &Value) -> (Vec<Reference>, Vec<String>) {
     (found, problems)
 }
 
-fn as_reference(value: &Value) -> Option<Option<&str>> {
+pub(crate) fn as_reference(value: &Value) -> Option<Option<&str>> {
     match value {
         Value::Object(map) if map.len() == 1 => map.get(REF).map(Value::as_str),
         _ => None,
     }
 }
 
-fn walk<'a>(value: &'a Value, visit: &mut impl FnMut(Option<&'a str>)) {
+/// Calls `visit` with every reference's path (`None` when it is not a string) in `value`.
+pub(crate) fn walk<'a>(value: &'a Value, visit: &mut impl FnMut(Option<&'a str>)) {
     if let Some(path) = as_reference(value) {
         return visit(path);
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::action::{Action, ActionRegistry};
 use super::definition::WorkflowDefinition;
+use super::guard::ActionGuard;
 use super::validate::{validate, DefinitionError};
 
 #[derive(Clone, Default)]
@@ -66,5 +67,32 @@ impl WorkflowRegistry {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.workflows.keys().map(String::as_str)
+    }
+
+    /// Guards the attempts of registered action `name`; every problem is listed.
+    pub fn guard(&mut self, name: &str, guard: ActionGuard) -> Result<(), DefinitionError> {
+        let mut problems = Vec::new();
+        if !self.actions.contains(name) {
+            problems.push(format!("action {name:?} is not registered"));
+        }
+        if let Some(breaker) = &guard.breaker {
+            if breaker.failures == 0 {
+                problems.push("a breaker opens after at least 1 failure".to_owned());
+            }
+            if breaker.window.is_zero() || breaker.open_for.is_zero() {
+                problems.push("a breaker's window and open time must be above zero".to_owned());
+            }
+        }
+        if guard.rate_limit == Some(0) {
+            problems.push("a rate limit allows at least 1 attempt per second".to_owned());
+        }
+        if !problems.is_empty() {
+            return Err(DefinitionError {
+                workflow: format!("(guard of {name})"),
+                problems,
+            });
+        }
+        self.actions.set_guard(name, guard);
+        Ok(())
     }
 }

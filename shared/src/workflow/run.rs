@@ -11,10 +11,13 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
+use tokio::time::Instant;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::action::{ActionContext, ActionError};
 use super::definition::{Outcome, StepDefinition, WorkflowDefinition};
+use super::guard::BreakerState;
+use super::guards::Guards;
 use super::model::{
     Commit, InstanceRecord, InstanceStatus, InstanceUpdate, StepKind, StepRecord, StepState, WorkflowWrite,
 };
@@ -102,7 +105,7 @@ impl WorkflowService {
             },
         )
         .await?;
-        let result = self.execute(&instance, &step, def, action, input).await;
+        let (result, breaker) = self.execute(&instance, &step, def, action, input).await;
         let outcome = match &result {
             Ok(_) => "succeeded",
             Err(e) if e.retryable && step.attempt < def.retry.max_attempts => "retried",
@@ -148,7 +151,7 @@ impl WorkflowService {
                 }
             }
             Err(e) if e.retryable && step.attempt < def.retry.max_attempts => {
-                self.retry(&instance, &step, def, started_at, &e.message).await
+                self.retry(&instance, &step, def, started_at, &e.message, breaker).await
             }
             Err(e) => {
                 let ended = Ended::Failed(e.message);
@@ -158,6 +161,8 @@ impl WorkflowService {
         }
     }
 
+    /// Runs one attempt of `action` (within its guard, if it has one); returns the result and
+    /// the state of the action's circuit breaker after it.
     async fn execute(
         &self,
         instance: &InstanceRecord,
@@ -165,12 +170,20 @@ impl WorkflowService {
         def: &StepDefinition,
         action: &str,
         input: Value,
-    ) -> Result<Value, ActionError> {
+    ) -> (Result<Value, ActionError>, Option<BreakerState>) {
         let Some(handler) = self.registry.actions().get(action) else {
-            return Err(ActionError::terminal(format!(
-                "action {action:?} is not registered in this deployment"
-            )));
+            let error = ActionError::terminal(format!("action {action:?} is not registered in this deployment"));
+            return (Err(error), None);
         };
+        let timeout = def.timeout_duration();
+        let guard = self.registry.actions().guard(action);
+        let guards = Guards::new(self.store.clone());
+        if let Some(guard) = guard {
+            if let Err(refusal) = guards.admit(action, guard, Instant::now() + timeout).await {
+                debug!(workflow_id = %step.workflow_id, step = %step.name, %action, error = %refusal.error, "attempt refused by its guard");
+                return (Err(refusal.error), refusal.breaker);
+            }
+        }
         let suffix = match step.kind {
             StepKind::Step => String::new(),
             StepKind::Compensation => "/compensate".to_owned(),
@@ -183,11 +196,18 @@ impl WorkflowService {
             idempotency_key: format!("{}/{}{suffix}/{}", instance.workflow_id, step.name, step.attempt),
             input,
         };
-        let timeout = def.timeout_duration();
-        match tokio::time::timeout(timeout, handler.run(context)).await {
+        let result = match tokio::time::timeout(timeout, handler.run(context)).await {
             Ok(result) => result,
             Err(_) => Err(ActionError::retryable(format!("timed out after {} ms", def.timeout_ms))),
-        }
+        };
+        let breaker = match guard {
+            Some(guard) => {
+                let failed = result.as_ref().is_err_and(|e| e.retryable);
+                guards.record(action, guard, failed).await
+            }
+            None => None,
+        };
+        (result, breaker)
     }
 
     async fn finish(
@@ -278,6 +298,7 @@ impl WorkflowService {
             output,
             error,
             next_attempt_at: None,
+            breaker: None,
         };
         let mut shown = view.to_value();
         writes.push(WorkflowWrite::UpdateInstance(update.clone()));
@@ -320,6 +341,7 @@ impl WorkflowService {
         def: &StepDefinition,
         started_at: i64,
         error: &str,
+        breaker: Option<BreakerState>,
     ) -> Result<()> {
         let delay = def.retry.delay_after(step.attempt);
         let next_at = now_millis() + delay.as_millis() as i64;
@@ -329,6 +351,7 @@ impl WorkflowService {
             started_at: Some(started_at),
             error: Some(error),
             next_attempt_at: Some(next_at),
+            breaker: breaker.map(BreakerState::as_str),
             ..Default::default()
         };
         self.show(instance, step, view).await?;

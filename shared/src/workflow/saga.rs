@@ -99,6 +99,7 @@ impl WorkflowService {
             output,
             error,
             next_attempt_at: None,
+            breaker: None,
         };
         let mut sets = vec![(path(&["steps", &step.name, "compensation"]), view.to_value())];
         let order = &instance.compensation_order;

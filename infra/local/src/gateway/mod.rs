@@ -29,10 +29,10 @@ use tracing::{info, warn};
 
 pub use authorize::AuthorizerFn;
 pub use faults::{FaultPlan, Faults, Injected, LatencyRange};
-pub use virtual_subscribers::{Tally, VirtualSubscribers};
 pub use linger::{Lingering, LingeringListener, LINGER};
 pub use registry::{Connection, Registry, SLOW_CONSUMER};
 pub use sender::{ConnectionsTransport, InProcessSender, LateSender};
+pub use virtual_subscribers::{Tally, VirtualSubscribers};
 
 /// A route's handler: an API Gateway WebSocket event in, a proxy response out.
 pub type WsHandler = Arc<
