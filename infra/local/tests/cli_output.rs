@@ -82,11 +82,13 @@ fn by_default_only_the_banner_is_printed() {
         "  WebSocket:    ws://127.0.0.1:",
         "  @connections:",
         "  DynamoDB:",
+        "  Triggers:     http://127.0.0.1:",
+        "  webhook secrets:",
         "  auth: off",
     ] {
         assert!(lines.iter().any(|l| l.starts_with(expected)), "{expected}: {lines:#?}");
     }
-    assert_eq!(lines.len(), 8, "banner lines only: {lines:#?}");
+    assert_eq!(lines.len(), 10, "banner lines only: {lines:#?}");
     for line in &lines {
         assert!(!line.contains("INFO") && !line.contains("DEBUG"), "{line}");
         assert!(!line.contains("EsmConfig"), "no debug-printed settings: {line}");

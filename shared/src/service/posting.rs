@@ -1,7 +1,8 @@
 //! Posting one frame (or its ordered parts) to many connections through `@connections`, at a
-//! concurrency that adapts to throttling: each 429 halves it (at most once per round of posts
-//! in flight) and the connection is tried again after a back-off; each success adds back a
-//! little (additive increase, multiplicative decrease). A connection that fails is retried on
+//! concurrency that adapts to throttling: it grows by one per success until the first 429
+//! (slow start), each 429 halves it (at most once per round of posts in flight) and the
+//! connection is tried again after a back-off, and after that it grows by one per round of
+//! posts (additive increase, multiplicative decrease). A connection that fails is retried on
 //! its own, from the part it was at, so a retry never re-sends to one that already has it.
 
 use std::collections::VecDeque;
@@ -110,7 +111,10 @@ impl Poster {
             match step {
                 Step::Done => {
                     posted.delivered += 1;
-                    limit = (limit + 1.0 / limit).min(max as f64);
+                    // Slow start until the first throttle (doubling per round trip), then
+                    // one more per round trip.
+                    let step = if posted.throttled == 0 { 1.0 } else { 1.0 / limit };
+                    limit = (limit + step).min(max as f64);
                 }
                 Step::Throttled(job) => {
                     posted.throttled += 1;

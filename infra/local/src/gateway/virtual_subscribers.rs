@@ -26,6 +26,8 @@ pub struct Tally {
     pub gaps: AtomicUsize,
     /// Frames received in all.
     pub frames: AtomicUsize,
+    /// Subscribers whose connection the server ended (e.g. an injected 410).
+    pub ended: AtomicUsize,
     changed: Notify,
 }
 
@@ -84,7 +86,17 @@ impl Gateway {
             let tally = tally.clone();
             tokio::spawn(async move {
                 let mut held = 0u64;
-                while let Some(out) = rx.recv().await {
+                let ended = connection.closed_by_server();
+                tokio::pin!(ended);
+                loop {
+                    let out = tokio::select! {
+                        out = rx.recv() => out,
+                        _ = &mut ended => {
+                            tally.ended.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    };
+                    let Some(out) = out else { return };
                     connection.dequeued(&out);
                     let Outbound::Text(text) = out else { continue };
                     tally.frames.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,129 @@
+//! One actor's changes fanned out to N simulated subscribers through local mode, against an
+//! `@connections` that takes 5–15 ms per post and accepts 10,000 posts a second (429 beyond),
+//! optionally with 1 % 500s and 0.5 % 410s. Reports the time until the last subscriber has
+//! each change, the posts per second that took (as a share of the throttle), and what the
+//! subscribers saw: duplicates and gaps (both must be 0), and how many the 410s dropped.
+//!
+//! `cargo bench -p statecast-tests --bench fanout_scale [-- N... [--faults]]` (default N: 1000 10000)
+
+use std::time::{Duration, Instant};
+
+use futures::{stream, StreamExt};
+use serde_json::json;
+use statecast::ids::{ActorKey, ConnectionId, TenantId};
+use statecast::ports::{ConnectionStore, SubscriptionStore};
+use statecast::records::{now_millis, ConnectionRecord, SubscriptionRecord};
+use statecast_local::gateway::{FaultPlan, LatencyRange};
+use statecast_local::LocalOptions;
+use statecast_tests::local::{start_local, store};
+use statecast_tests::ws_client::WsClient;
+
+const THROTTLE: u32 = 10_000;
+const CHANGES: u64 = 3;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let faults = args.iter().any(|a| a == "--faults");
+    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if sizes.is_empty() {
+        sizes = vec![1_000, 10_000];
+    }
+    println!(
+        "@connections: 5–15 ms per post, {THROTTLE} posts/s then 429{}; {CHANGES} changes per size",
+        if faults { ", 1 % 500s, 0.5 % 410s" } else { "" }
+    );
+    println!(
+        "{:>8} {:>7} {:>12} {:>10} {:>9} {:>10} {:>6} {:>5} {:>8}",
+        "N", "change", "last (ms)", "posts/s", "throttle", "reached", "dups", "gaps", "dropped"
+    );
+    for n in sizes {
+        run(n, faults).await;
+    }
+}
+
+async fn run(n: usize, faults: bool) {
+    let plan = FaultPlan {
+        latency: Some("5ms..15ms".parse::<LatencyRange>().expect("range")),
+        throughput: Some(THROTTLE),
+        error_rate: if faults { 0.01 } else { 0.0 },
+        gone_rate: if faults { 0.005 } else { 0.0 },
+        seed: 42,
+    };
+    let stack = start_local(LocalOptions {
+        connection_faults: plan,
+        ..LocalOptions::default()
+    })
+    .await;
+    let subscribers = stack.open_virtual(n);
+    let db = store(&stack);
+    let actor = format!("counter/scale-{n}");
+    let key = ActorKey::parse(&format!("dev/{actor}")).expect("key");
+    let tenant = TenantId::new("dev").expect("tenant");
+    let expires_at = now_millis() / 1000 + 3600;
+    stream::iter(subscribers.ids.iter())
+        .for_each_concurrent(64, |id| {
+            let (db, key, tenant) = (&db, &key, &tenant);
+            async move {
+                let connection_id = ConnectionId::new(id.clone()).expect("id");
+                let record = ConnectionRecord {
+                    connection_id: connection_id.clone(),
+                    tenant: tenant.clone(),
+                    principal: None,
+                    connected_at: now_millis(),
+                    expires_at,
+                };
+                db.put_connection(&record).await.expect("connection");
+                let subscription = SubscriptionRecord {
+                    actor_key: key.clone(),
+                    connection_id,
+                    created_at: now_millis(),
+                    expires_at,
+                    paths: None,
+                    member: None,
+                };
+                db.put_subscription(&subscription).await.expect("subscription");
+            }
+        })
+        .await;
+
+    let mut caller = WsClient::connect(&stack.ws_url).await;
+    for change in 1..=CHANGES {
+        let started = Instant::now();
+        let reply = caller
+            .request(
+                json!({"action":"call","id":change,"actor":actor,"method":"increment"}),
+                &mut Vec::new(),
+            )
+            .await;
+        assert_eq!(reply["version"], change, "{reply}");
+        let tally = &subscribers.tally;
+        // Everyone the 410s have not dropped (the count may still grow while waiting).
+        let mut reached = 0;
+        for _ in 0..10 {
+            let live = n - tally.ended.load(std::sync::atomic::Ordering::Relaxed);
+            reached = tally.wait_for(change, live, Duration::from_secs(120)).await;
+            if reached >= n - tally.ended.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+        }
+        let (_, last) = tally.reached(change);
+        let elapsed = last.map_or(started.elapsed(), |at| at.into_std().duration_since(started));
+        let rate = reached as f64 / elapsed.as_secs_f64();
+        let load = std::sync::atomic::Ordering::Relaxed;
+        println!(
+            "{:>8} {:>7} {:>12.1} {:>10.0} {:>8.1}% {:>10} {:>6} {:>5} {:>8}",
+            n,
+            change,
+            elapsed.as_secs_f64() * 1000.0,
+            rate,
+            rate / f64::from(THROTTLE) * 100.0,
+            reached,
+            tally.duplicates.load(load),
+            tally.gaps.load(load),
+            tally.ended.load(load),
+        );
+    }
+    drop(caller);
+    stack.shutdown().await;
+}
