@@ -34,6 +34,9 @@ pub struct SubscriberPage {
     pub filters: HashMap<ConnectionId, Vec<String>>,
     /// The subscribers on this page that joined the actor's presence.
     pub members: Vec<(ConnectionId, MemberRecord)>,
+    /// Subscriptions past their TTL (their connection cannot be open: API Gateway closes
+    /// every connection within 2 hours); not in `connections` or `members`, to be removed.
+    pub expired: Vec<ConnectionId>,
 }
 
 /// A subscription one connection holds, as the by-connection index has it.

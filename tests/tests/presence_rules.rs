@@ -165,3 +165,59 @@ async fn the_index_knows_which_subscriptions_are_memberships() {
     let ids: Vec<Option<&str>> = held.iter().map(|h| h.member.as_ref().map(|m| m.id.as_str())).collect();
     assert_eq!(ids, vec![reply["memberId"].as_str(), None]);
 }
+
+/// A member whose `$disconnect` was lost and who is never posted to again is still bounded:
+/// once its subscription is past its TTL (2 h 10 min), the next room read — any join, update
+/// or broadcast, and every live member re-joins within API Gateway's 2 h connection limit —
+/// leaves it out of the list, removes it and tells the room it left.
+#[tokio::test]
+async fn a_member_past_its_ttl_is_removed_at_the_next_room_read() {
+    use statecast::records::{MemberRecord, SubscriptionRecord};
+    let h = Harness::start().await;
+    let sender = Arc::new(RecordingSender::new());
+    let service = instance(&h, &sender);
+    let stayer = h.connect("stayer", None).await;
+    subscribe(&service, &stayer, "todo/ttl", Some(json!({"name":"stayer"}))).await;
+    let ghost = h.connect("ghost", None).await;
+    let room = ActorKey::parse("dev/todo/ttl").expect("key");
+    let past = statecast::records::now_millis() / 1000 - 60;
+    let member = MemberRecord::new(None, &json!({"name":"ghost"}), 0);
+    h.store
+        .put_subscription(&SubscriptionRecord {
+            actor_key: room.clone(),
+            connection_id: ghost.clone(),
+            created_at: 0,
+            expires_at: past,
+            paths: None,
+            member: Some(member.clone()),
+        })
+        .await
+        .expect("ghost subscription");
+    sender.clear();
+
+    let joiner = h.connect("joiner", None).await;
+    let reply = subscribe(&service, &joiner, "todo/ttl", Some(json!({"name":"joiner"}))).await;
+    let names: Vec<&str> = reply["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["presence"]["name"].as_str())
+        .collect();
+    assert!(!names.contains(&"ghost") && names.len() == 2, "{names:?}");
+    let told: Vec<(String, String)> = sender
+        .frames_to(&stayer)
+        .iter()
+        .map(|f| {
+            (
+                f["event"].as_str().unwrap_or("").to_owned(),
+                f["member"]["id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(told.contains(&("leave".to_owned(), member.id.clone())), "{told:?}");
+    let page = h.store.subscribers(&room, None).await.expect("query");
+    assert!(
+        page.expired.is_empty() && !page.connections.contains(&ghost),
+        "{page:?}"
+    );
+}

@@ -33,6 +33,8 @@ struct Subscriber {
     paths: Option<Vec<String>>,
     #[serde(default)]
     member: Option<MemberRecord>,
+    #[serde(default)]
+    expires_at: Option<i64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -121,7 +123,7 @@ impl SubscriptionStore for DynamoStore {
             .table_name(&self.tables.subscriptions)
             .key_condition_expression("actorKey = :actor")
             .expression_attribute_values(":actor", s(actor.to_string()))
-            .projection_expression("connectionId, #paths, #member")
+            .projection_expression("connectionId, #paths, #member, expiresAt")
             .expression_attribute_names("#paths", "paths")
             .expression_attribute_names("#member", "member")
             .consistent_read(true)
@@ -131,8 +133,14 @@ impl SubscriptionStore for DynamoStore {
             .await
             .map_err(|e| dependency("Query subscribers", e))?;
         let mut page = SubscriberPage::default();
+        let now = crate::records::now_millis() / 1000;
         for item in output.items.unwrap_or_default() {
             let subscriber = from_item::<Subscriber>(item, "subscription")?;
+            // DynamoDB deletes expired items lazily (within days): past their TTL they are gone.
+            if subscriber.expires_at.is_some_and(|at| at < now) {
+                page.expired.push(subscriber.connection_id);
+                continue;
+            }
             if let Some(paths) = subscriber.paths {
                 page.filters.insert(subscriber.connection_id.clone(), paths);
             }

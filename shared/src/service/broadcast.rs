@@ -44,6 +44,7 @@ impl MessageService {
         .map_err(|e| Error::TooLarge(e.to_string()))?;
         let except = broadcast.exclude_self.then_some(connection);
         let recipients = rooms.post(room.others(except), &[frame]).await?;
+        rooms.remove_all(room.expired).await;
         Ok(ServerMessage::Sent {
             id,
             actor: key.address(),

@@ -126,6 +126,7 @@ impl FanoutService {
                     Some(paths) => filtered.get(paths).cloned().flatten().map(|frames| (to, frames)),
                 })
                 .collect();
+            gone.extend(page.expired);
             let posted = self.poster.post(addressed).await;
             counts.delivered.fetch_add(posted.delivered, Ordering::Relaxed);
             counts.throttled.fetch_add(posted.throttled, Ordering::Relaxed);

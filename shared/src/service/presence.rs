@@ -31,6 +31,7 @@ impl MessageService {
         let room = rooms.read(&key).await?;
         let frame = presence_frame(&key, PresenceEvent::Update, connection, &member);
         let recipients = rooms.post(room.others(Some(connection)), &[frame]).await?;
+        rooms.remove_all(room.expired).await;
         Ok(ServerMessage::Sent {
             id,
             actor: key.address(),

@@ -23,6 +23,8 @@ const MAX_GONE_PER_CLEANUP: usize = 256;
 pub(crate) struct Room {
     pub subscribers: Vec<ConnectionId>,
     pub members: Vec<(ConnectionId, MemberRecord)>,
+    /// Subscriptions past their TTL: their connections are gone (see [`Rooms::remove_all`]).
+    pub expired: Vec<ConnectionId>,
 }
 
 impl Room {
@@ -81,6 +83,7 @@ impl Rooms {
             let page = self.subscriptions.subscribers(key, after.as_ref()).await?;
             room.subscribers.extend(page.connections);
             room.members.extend(page.members);
+            room.expired.extend(page.expired);
             after = page.next;
             if after.is_none() {
                 return Ok(room);
@@ -117,8 +120,11 @@ impl Rooms {
         except: Option<&ConnectionId>,
     ) -> Result<usize> {
         let room = self.read(key).await?;
-        self.post(room.others(except), &[presence_frame(key, event, connection, member)])
-            .await
+        let delivered = self
+            .post(room.others(except), &[presence_frame(key, event, connection, member)])
+            .await?;
+        self.remove_all(room.expired).await;
+        Ok(delivered)
     }
 
     /// Removes connections that are gone (`$disconnect`, or a post answered 410): each one's
@@ -189,6 +195,7 @@ impl Rooms {
             let frame = presence_frame(actor, PresenceEvent::Leave, connection, member);
             let (_, gone) = self.post_collecting(room.subscribers, &[frame]).await?;
             more.extend(gone);
+            more.extend(room.expired);
         }
         debug!(%connection, subscriptions = held.len(), "removed a connection");
         Ok((held.len(), more))

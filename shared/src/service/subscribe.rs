@@ -168,9 +168,11 @@ impl MessageService {
             .into_iter()
             .filter_map(|(event, member)| Some(presence_frame(key, event, connection, member?)))
             .collect();
+        let rooms = self.rooms();
         if !frames.is_empty() {
-            self.rooms().post(room.others(Some(connection)), &frames).await?;
+            rooms.post(room.others(Some(connection)), &frames).await?;
         }
+        rooms.remove_all(room.expired.clone()).await;
         Ok(())
     }
 
