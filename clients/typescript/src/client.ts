@@ -156,7 +156,9 @@ interface PendingRequest {
   resend: boolean;
   resolve(frame: ServerFrame): void;
   reject(error: StatecastError): void;
+  /** Runs from the moment the frame goes out on an open socket (re-armed when re-sent). */
   timer: unknown;
+  timeoutMs: number;
 }
 
 interface Subscription {
@@ -404,13 +406,16 @@ export class Client extends Emitter<ClientEvents> {
     this.attempt = 0;
     this.setState("open");
     for (const sub of this.subscriptions.values()) this.resubscribe(sub, true);
-    for (const request of this.requests.values()) this.send(request.frame);
+    for (const [id, request] of this.requests) this.transmit(id, request);
     this.scheduleKeepAlive();
   }
 
   private socketGone(): void {
     this.clock.clearTimeout(this.keepAliveTimer);
     for (const [id, request] of this.requests) {
+      // A request to re-send waits, untimed, for the next open socket.
+      this.clock.clearTimeout(request.timer);
+      request.timer = undefined;
       if (request.resend) continue;
       this.requests.delete(id);
       this.clock.clearTimeout(request.timer);
@@ -485,13 +490,25 @@ export class Client extends Emitter<ClientEvents> {
       return Promise.reject(new StatecastError("too_large", `the ${String(fields.action)} frame is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES}`));
     }
     return new Promise<ServerFrame>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
-        this.requests.delete(id);
-        reject(new StatecastError("timeout", `no reply to ${String(fields.action)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.requests.set(id, { frame, resend, resolve, reject, timer });
-      this.send(frame);
+      const request: PendingRequest = { frame, resend, resolve, reject, timer: undefined, timeoutMs };
+      this.requests.set(id, request);
+      this.transmit(id, request);
     });
+  }
+
+  /**
+   * Sends a request if the socket is open and times its reply from then: a request made while
+   * reconnecting is queued, untimed, until the next open (a server that is down for a while
+   * does not turn a queued edit into a timeout).
+   */
+  private transmit(id: RequestId, request: PendingRequest): void {
+    if (this.current !== "open" || this.socket === undefined) return;
+    this.clock.clearTimeout(request.timer);
+    request.timer = this.clock.setTimeout(() => {
+      this.requests.delete(id);
+      request.reject(new StatecastError("timeout", `no reply to ${String(request.frame.action)} within ${request.timeoutMs} ms`));
+    }, request.timeoutMs);
+    this.send(request.frame);
   }
 
   private settle(id: RequestId | undefined, frame: ServerFrame): boolean {

@@ -208,6 +208,24 @@ test("a call times out with code timeout; a late result is ignored", async () =>
   net.last.deliver({ type: "result", id: net.last.lastSent("call").id, value: 1, version: 1 }); // no throw, no effect
 });
 
+test("a call queued while the server is down is timed only from when it is sent", async () => {
+  const { net, clock, client } = setup({ callTimeoutMs: 2_000, backoff: { baseMs: 5_000, capMs: 5_000, maxAttempts: 10 } });
+  net.last.open();
+  net.last.drop();
+  let settled = false;
+  const promise = client.call(ACTOR, "add", { title: "offline" }).finally(() => (settled = true));
+  clock.advance(5_000); // longer than the call timeout, still reconnecting
+  await flush();
+  assert.equal(settled, false, "not timed out while queued");
+  net.last.open();
+  const sent = net.last.lastSent("call");
+  clock.advance(1_999);
+  await flush();
+  assert.equal(settled, false);
+  net.last.deliver({ type: "result", id: sent.id, value: { id: "9" }, version: 9 });
+  assert.deepEqual(await promise, { id: "9" });
+});
+
 test("the per-call timeout overrides the default", async () => {
   const { net, clock, client } = setup({ callTimeoutMs: 10_000 });
   net.last.open();
