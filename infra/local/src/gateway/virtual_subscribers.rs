@@ -39,14 +39,14 @@ impl Tally {
         reached.get(&version).map_or((0, None), |(n, at)| (*n, Some(*at)))
     }
 
-    /// Waits until `count` subscribers reached `version`, or `timeout` passes; returns the
-    /// count then.
+    /// Waits until each of `count` subscribers reached `version` or was dropped (its
+    /// connection ended), or `timeout` passes; returns how many reached it.
     pub async fn wait_for(&self, version: u64, count: usize, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         loop {
             let notified = self.changed.notified();
             let (n, _) = self.reached(version);
-            if n >= count {
+            if n + self.ended.load(Ordering::Relaxed) >= count {
                 return n;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -93,6 +93,7 @@ impl Gateway {
                         out = rx.recv() => out,
                         _ = &mut ended => {
                             tally.ended.fetch_add(1, Ordering::Relaxed);
+                            tally.changed.notify_waiters();
                             return;
                         }
                     };
