@@ -40,16 +40,8 @@ impl ConnectionStore for DynamoStore {
     }
 
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.tables.connections)
-            .key("connectionId", s(id.as_str()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| dependency("GetItem connection", e))?;
-        output.item.map(|item| from_item(item, "connection")).transpose()
+        let item = self.raw_connection(id).await?;
+        item.map(|item| from_item(item, "connection")).transpose()
     }
 
     async fn admit(&self, id: &ConnectionId, limit: &RateLimit, now_millis: i64) -> Result<ConnectionRecord> {
