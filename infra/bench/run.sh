@@ -59,6 +59,15 @@ printf '`cargo test -p statecast-tests --test cost -- --nocapture`\n\n' >>"$out"
 cargo test -p statecast-tests --test cost -- --nocapture --test-threads 1 2>/dev/null | sed -n 's/^[^|]*\(|.*|\)$/\1/p' | tee -a "$out" \
   || { echo "(the cost test failed)" | tee -a "$out"; failed=1; }
 
+section "Cost model: USD per million deliveries (prices are inputs in tests/benches/cost_model.rs)"
+printf '`cargo bench -p statecast-tests --bench cost_model`\n\n' >>"$out"
+cargo bench -p statecast-tests --bench cost_model 2>/dev/null | sed -n '/^per change/,$p' | tee -a "$out" \
+  || { echo "(the cost model failed)" | tee -a "$out"; failed=1; }
+
+section "Fan-out at scale: simulated subscribers, 5-15 ms posts, 10,000 posts/s throttle"
+run cargo bench -p statecast-tests --bench fanout_scale -- 1000 10000 "$([ -n "$quick" ] && echo 10000 || echo 100000)"
+run cargo bench -p statecast-tests --bench fanout_scale -- 1000 10000 --faults
+
 section "Delta size (todo list of 1,000 items, single-item edits)"
 echo "Bytes of the frame each subscriber gets (delta, or snapshot when a patch would not be smaller) against the snapshot frame; exact counts, not timings." >>"$out"
 echo >>"$out"
