@@ -182,7 +182,10 @@ async fn measure(n: usize) -> Change {
             "r",
         )
         .await;
-    assert!(matches!(reply, statecast::protocol::ServerMessage::Result { .. }), "{reply:?}");
+    assert!(
+        matches!(reply, statecast::protocol::ServerMessage::Result { .. }),
+        "{reply:?}"
+    );
     let call_requests = log.take();
     let event = stream.next_event().await;
 
