@@ -11,14 +11,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{stream, StreamExt};
 use statecast::dynamo::{item_size, DynamoStore};
-use statecast::ids::{ActorKey, ConnectionId, TenantId};
-use statecast::ports::{ConnectionStore, SubscriptionStore};
-use statecast::records::{now_millis, ConnectionRecord, SubscriptionRecord};
+use statecast::ids::ActorKey;
+use statecast::records::now_millis;
 use statecast::testing::RecordingSender;
 use statecast_tests::fixtures::lambda_event;
 use statecast_tests::request_log::RequestLog;
+use statecast_tests::subscribers::{store_subscribers, subscription};
 use statecast_tests::Harness;
 
 /// List prices (us-east-1, on-demand, arm64; 2026-11). Inputs: change them here.
@@ -136,7 +135,6 @@ async fn measure(n: usize) -> Change {
     let h = Harness::start().await;
     let actor = format!("counter/cost-{n}");
     let key = ActorKey::parse(&format!("dev/{actor}")).expect("key");
-    let tenant = TenantId::new("dev").expect("tenant");
     let expires_at = now_millis() / 1000 + 3600;
     let mut subscription_bytes = 0;
     let ids: Vec<String> = (0..n).map(|i| format!("Cost{i:011}=")).collect();
@@ -144,25 +142,7 @@ async fn measure(n: usize) -> Change {
         let record = subscription(&key, id, expires_at);
         subscription_bytes = item_size(&serde_dynamo::to_item(&record).expect("item"));
     }
-    stream::iter(ids.iter())
-        .for_each_concurrent(64, |id| {
-            let (store, key, tenant) = (&h.store, &key, &tenant);
-            async move {
-                let connection = ConnectionRecord {
-                    connection_id: ConnectionId::new(id.clone()).expect("id"),
-                    tenant: tenant.clone(),
-                    principal: None,
-                    connected_at: now_millis(),
-                    expires_at,
-                };
-                store.put_connection(&connection).await.expect("connection");
-                store
-                    .put_subscription(&subscription(key, id, expires_at))
-                    .await
-                    .expect("subscription");
-            }
-        })
-        .await;
+    store_subscribers(&h.store, &key, &ids, expires_at).await;
     let mut stream = h.actor_stream().await;
     stream.read_new().await;
     let caller = h.connect("caller", None).await;
@@ -216,16 +196,5 @@ async fn measure(n: usize) -> Change {
         lambda_requests: 1.0,
         handler,
         measured: true,
-    }
-}
-
-fn subscription(key: &ActorKey, id: &str, expires_at: i64) -> SubscriptionRecord {
-    SubscriptionRecord {
-        actor_key: key.clone(),
-        connection_id: ConnectionId::new(id).expect("id"),
-        created_at: now_millis(),
-        expires_at,
-        paths: None,
-        member: None,
     }
 }

@@ -8,14 +8,13 @@
 
 use std::time::{Duration, Instant};
 
-use futures::{stream, StreamExt};
 use serde_json::json;
-use statecast::ids::{ActorKey, ConnectionId, TenantId};
-use statecast::ports::{ConnectionStore, SubscriptionStore};
-use statecast::records::{now_millis, ConnectionRecord, SubscriptionRecord};
+use statecast::ids::ActorKey;
+use statecast::records::now_millis;
 use statecast_local::gateway::{FaultPlan, LatencyRange};
 use statecast_local::LocalOptions;
 use statecast_tests::local::{start_local, store};
+use statecast_tests::subscribers::store_subscribers;
 use statecast_tests::ws_client::WsClient;
 
 const THROTTLE: u32 = 10_000;
@@ -59,33 +58,8 @@ async fn run(n: usize, faults: bool) {
     let db = store(&stack);
     let actor = format!("counter/scale-{n}");
     let key = ActorKey::parse(&format!("dev/{actor}")).expect("key");
-    let tenant = TenantId::new("dev").expect("tenant");
     let expires_at = now_millis() / 1000 + 3600;
-    stream::iter(subscribers.ids.iter())
-        .for_each_concurrent(64, |id| {
-            let (db, key, tenant) = (&db, &key, &tenant);
-            async move {
-                let connection_id = ConnectionId::new(id.clone()).expect("id");
-                let record = ConnectionRecord {
-                    connection_id: connection_id.clone(),
-                    tenant: tenant.clone(),
-                    principal: None,
-                    connected_at: now_millis(),
-                    expires_at,
-                };
-                db.put_connection(&record).await.expect("connection");
-                let subscription = SubscriptionRecord {
-                    actor_key: key.clone(),
-                    connection_id,
-                    created_at: now_millis(),
-                    expires_at,
-                    paths: None,
-                    member: None,
-                };
-                db.put_subscription(&subscription).await.expect("subscription");
-            }
-        })
-        .await;
+    store_subscribers(&db, &key, &subscribers.ids, expires_at).await;
 
     let mut caller = WsClient::connect(&stack.ws_url).await;
     for change in 1..=CHANGES {

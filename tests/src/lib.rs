@@ -13,6 +13,7 @@ pub mod presence_view;
 pub mod replica;
 pub mod request_log;
 pub mod stream_reader;
+pub mod subscribers;
 pub mod workflow_rig;
 pub mod ws_client;
 
