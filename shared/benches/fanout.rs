@@ -16,7 +16,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Map, Value};
 use statecast::delta::serialized_len;
 use statecast::ids::{ActorKey, ConnectionId, Epoch, Version};
-use statecast::ports::{ConnectionStore, Held, SubscriberPage, SubscriptionStore};
+use statecast::ports::{ConnectionStore, Held, SubscriberCursor, SubscriberPage, SubscriptionStore};
 use statecast::records::{ActorRecord, ConnectionRecord, MemberRecord, SubscriptionRecord};
 use statecast::service::{DisconnectService, FanoutOutcome, FanoutService, RateLimit, Settings};
 use statecast::stream_events::actor_stream_item;
@@ -54,17 +54,25 @@ impl SubscriptionStore for InMemorySubscriptions {
     ) -> statecast::Result<Option<MemberRecord>> {
         unreachable!("the fan-out never changes presence")
     }
-    async fn subscribers(&self, actor: &ActorKey, after: Option<&ConnectionId>) -> statecast::Result<SubscriberPage> {
-        assert!(after.is_none(), "every actor's subscribers fit one page");
+    async fn subscribers(
+        &self,
+        actor: &ActorKey,
+        from: Option<&SubscriberCursor>,
+    ) -> statecast::Result<SubscriberPage> {
+        assert!(from.is_none(), "every actor's subscribers fit one page");
         Ok(SubscriberPage {
             connections: self.0.get(actor).cloned().unwrap_or_default(),
+            shards: 1,
             ..SubscriberPage::default()
         })
+    }
+    async fn spread(&self, _: &ActorKey, _: u32) -> statecast::Result<()> {
+        unreachable!("no actor has that many subscribers here")
     }
     async fn subscriptions_of(&self, _: &ConnectionId) -> statecast::Result<Vec<Held>> {
         unreachable!("no subscriber is gone in this batch")
     }
-    async fn delete_subscriptions(&self, _: &ConnectionId, _: &[ActorKey]) -> statecast::Result<()> {
+    async fn delete_subscriptions(&self, _: &ConnectionId, _: &[Held]) -> statecast::Result<()> {
         unreachable!("no subscriber is gone in this batch")
     }
 }

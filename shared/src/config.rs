@@ -22,6 +22,9 @@ pub struct Config {
     pub settings: Settings,
     /// `CONNECTIONS_ENDPOINT`: the `@connections` base URL (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
     pub connections_endpoint: Option<String>,
+    /// `PAGES_QUEUE_URL`: the FIFO queue a spread actor's fan-out pages go to (unset: the
+    /// fan-out posts every shard itself).
+    pub pages_queue_url: Option<String>,
 }
 
 fn var(name: &'static str) -> Result<String, ConfigError> {
@@ -51,7 +54,7 @@ impl Config {
     /// `CALLS_TABLE` (required), and the
     /// optional `CONNECTIONS_ENDPOINT`, `DEFAULT_TENANT`, `CALL_RETRY_BUDGET_MS`,
     /// `MAX_STATE_BYTES`, `SEND_CONCURRENCY`, `CONNECTION_TTL_SECONDS`, `BROADCAST_RATE_MAX`,
-    /// `BROADCAST_RATE_WINDOW_MS`.
+    /// `BROADCAST_RATE_WINDOW_MS`, `SUBSCRIPTION_SPREAD_AT`, `SUBSCRIPTION_SHARDS`, `PAGES_QUEUE_URL`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let tables = TableNames {
             connections: var("CONNECTIONS_TABLE")?,
@@ -85,10 +88,23 @@ impl Config {
         if let Some(n) = number("BROADCAST_RATE_WINDOW_MS")? {
             settings.broadcast_rate.window = Duration::from_millis(n);
         }
+        if let Some(n) = number("SUBSCRIPTION_SPREAD_AT")? {
+            settings.spread_at = n;
+        }
+        if let Some(n) = number::<u32>("SUBSCRIPTION_SHARDS")? {
+            if !(2..=1000).contains(&n) {
+                return Err(ConfigError::Invalid {
+                    var: "SUBSCRIPTION_SHARDS",
+                    detail: format!("{n} is not between 2 and 1000"),
+                });
+            }
+            settings.spread_shards = n;
+        }
         Ok(Self {
             tables,
             settings,
             connections_endpoint: optional("CONNECTIONS_ENDPOINT"),
+            pages_queue_url: optional("PAGES_QUEUE_URL"),
         })
     }
 

@@ -51,6 +51,7 @@ pub mod error;
 pub mod ids;
 pub mod lambda_events;
 pub mod metrics;
+pub mod pages_queue;
 pub mod ports;
 pub mod presence;
 pub mod projection;

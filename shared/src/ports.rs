@@ -25,11 +25,36 @@ pub trait ConnectionStore: Send + Sync {
     async fn admit(&self, id: &ConnectionId, limit: &RateLimit, now_millis: i64) -> Result<ConnectionRecord>;
 }
 
+/// Where a read of an actor's subscribers goes on: shard `shard`, after `after`, and on up to
+/// (not including) shard `end`. An actor's subscriptions live in one partition (shard 0)
+/// until it is spread over several (see [`SubscriptionStore::spread`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriberCursor {
+    pub shard: u32,
+    pub end: u32,
+    pub after: Option<ConnectionId>,
+}
+
+impl SubscriberCursor {
+    /// The start of shard `shard` alone.
+    pub fn shard(shard: u32) -> Self {
+        Self {
+            shard,
+            end: shard + 1,
+            after: None,
+        }
+    }
+}
+
 /// One page of an actor's subscribers and where the next page starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubscriberPage {
     pub connections: Vec<ConnectionId>,
-    pub next: Option<ConnectionId>,
+    /// The next page: of the same shard, or the next shard's first (`None`: read them all).
+    pub next: Option<SubscriberCursor>,
+    /// How many shards the actor's subscriptions are spread over (1: not spread), as shard
+    /// 0's first page found it; 0 on the other pages.
+    pub shards: u32,
     /// The `paths` of the subscribers on this page that filter (the others get everything).
     pub filters: HashMap<ConnectionId, Vec<String>>,
     /// The subscribers on this page that joined the actor's presence.
@@ -43,6 +68,8 @@ pub struct SubscriberPage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub actor: ActorKey,
+    /// The shard of the actor's subscriptions it is stored in.
+    pub shard: u32,
     /// Set when the connection is a member of the actor's presence.
     pub member: Option<MemberRecord>,
 }
@@ -61,12 +88,17 @@ pub trait SubscriptionStore: Send + Sync {
         connection: &ConnectionId,
         presence: &str,
     ) -> Result<Option<MemberRecord>>;
-    /// A strongly consistent page of `actor`'s subscribers, starting after `after`.
-    async fn subscribers(&self, actor: &ActorKey, after: Option<&ConnectionId>) -> Result<SubscriberPage>;
+    /// A strongly consistent page of `actor`'s subscribers, from `from` (`None`: the first
+    /// page of shard 0, which also says how many shards there are, and walks them all).
+    async fn subscribers(&self, actor: &ActorKey, from: Option<&SubscriberCursor>) -> Result<SubscriberPage>;
+    /// Spreads `actor`'s future subscriptions over `shards` partitions (chosen by a hash of
+    /// the connection id), so the reads of a large audience go to several partitions. Never
+    /// undone or changed once set; the subscriptions already stored stay where they are.
+    async fn spread(&self, actor: &ActorKey, shards: u32) -> Result<()>;
     /// Every actor `connection` is subscribed to (read from the by-connection index).
     async fn subscriptions_of(&self, connection: &ConnectionId) -> Result<Vec<Held>>;
-    /// Deletes the subscriptions of `connection` to each of `actors`, in batches.
-    async fn delete_subscriptions(&self, connection: &ConnectionId, actors: &[ActorKey]) -> Result<()>;
+    /// Deletes the subscriptions `held` of `connection` (as `subscriptions_of` found them), in batches.
+    async fn delete_subscriptions(&self, connection: &ConnectionId, held: &[Held]) -> Result<()>;
 }
 
 /// A conditional write of one actor: the state a method produced, and what the method asked
@@ -103,4 +135,21 @@ pub trait ActorStore: Send + Sync {
 pub trait ConnectionSender: Send + Sync {
     /// Fails with [`crate::Error::ConnectionGone`] when the client is no longer connected.
     async fn send(&self, to: &ConnectionId, frame: &str) -> Result<()>;
+}
+
+/// One page of a spread fan-out for the page workers (see [`crate::service::pages`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedPage {
+    /// Pages of one group are delivered in the order they were queued.
+    pub group: String,
+    /// A page queued again with the same id (within the queue's dedup window) is dropped.
+    pub dedup: String,
+    pub body: String,
+}
+
+/// Hands pages to the page workers (an SQS FIFO queue in production, a local one in local
+/// mode).
+#[async_trait]
+pub trait PageQueue: Send + Sync {
+    async fn enqueue(&self, pages: Vec<QueuedPage>) -> Result<()>;
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use statecast::delta;
 use statecast::ids::{ActorKey, ConnectionId};
-use statecast::ports::{ConnectionStore, Held, SubscriberPage, SubscriptionStore};
+use statecast::ports::{ConnectionStore, Held, SubscriberCursor, SubscriberPage, SubscriptionStore};
 use statecast::protocol::ServerMessage;
 use statecast::records::{MemberRecord, SubscriptionRecord};
 use statecast::testing::RecordingSender;
@@ -189,7 +189,7 @@ impl SubscriptionStore for FailingFor {
     ) -> statecast::Result<Option<MemberRecord>> {
         self.inner.update_presence(a, c, p).await
     }
-    async fn subscribers(&self, a: &ActorKey, after: Option<&ConnectionId>) -> statecast::Result<SubscriberPage> {
+    async fn subscribers(&self, a: &ActorKey, after: Option<&SubscriberCursor>) -> statecast::Result<SubscriberPage> {
         if a == &self.actor {
             return Err(statecast::Error::Dependency {
                 operation: "Query subscribers",
@@ -202,8 +202,11 @@ impl SubscriptionStore for FailingFor {
     async fn subscriptions_of(&self, c: &ConnectionId) -> statecast::Result<Vec<Held>> {
         self.inner.subscriptions_of(c).await
     }
-    async fn delete_subscriptions(&self, c: &ConnectionId, a: &[ActorKey]) -> statecast::Result<()> {
+    async fn delete_subscriptions(&self, c: &ConnectionId, a: &[Held]) -> statecast::Result<()> {
         self.inner.delete_subscriptions(c, a).await
+    }
+    async fn spread(&self, a: &ActorKey, shards: u32) -> statecast::Result<()> {
+        self.inner.spread(a, shards).await
     }
 }
 

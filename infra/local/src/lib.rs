@@ -22,6 +22,7 @@ pub mod gateway;
 pub mod inspector;
 pub mod logging;
 pub mod page;
+pub mod pages;
 pub mod stack;
 pub mod stream_records;
 pub mod tick;

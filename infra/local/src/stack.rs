@@ -30,6 +30,7 @@ use crate::gateway::{
     WsHandler,
 };
 use crate::inspector::{self, taps, Inspector, Journal, MappingView};
+use crate::pages::{LocalPageQueue, PageQueueConfig, PagesHandler};
 use crate::triggers::{LocalQueues, QueueConfig, TriggerServer};
 use crate::workflows::{spawn_timer_sweep, workflow_esm_config, workflow_handler};
 use statecast_authorizer::{AuthConfig, Authorizer};
@@ -163,6 +164,8 @@ pub struct LocalStack {
     pub queues: LocalQueues,
     /// Schedule triggers that run only when fired by hand (cron expressions).
     pub manual_schedules: Vec<String>,
+    /// The queue a spread actor's fan-out pages go through to the page worker.
+    pub pages: LocalPageQueue,
     triggers: TriggerServer,
     gateway: Arc<Gateway>,
     timers: JoinHandle<()>,
@@ -266,7 +269,8 @@ impl LocalStack {
             let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
         });
 
-        let mut fanout = fanout_handler(&sdk, &connections_url, &gateway, transport, &services, journal.as_ref());
+        let (mut fanout, pages) =
+            fanout_handler(&sdk, &connections_url, &gateway, transport, &services, journal.as_ref());
         let mut workflow = workflow_handler(services.workflow());
         if let Some(journal) = &journal {
             fanout = taps::stream(journal.clone(), "actors", true, fanout);
@@ -327,6 +331,7 @@ impl LocalStack {
             triggers_url: triggers.url.clone(),
             queues: triggers.queues.clone(),
             manual_schedules: triggers.manual_schedules.clone(),
+            pages,
             triggers,
             gateway,
             timers,
@@ -468,7 +473,8 @@ fn authorizer(config: AuthConfig) -> Result<AuthorizerFn, statecast_authorizer::
     }))
 }
 
-/// The fan-out Lambda's handler; its `@connections` posts go in-process or over HTTP.
+/// The fan-out Lambda's handler, and the queue its pages go through to the page worker's
+/// handler; their `@connections` posts go in-process or over HTTP.
 fn fanout_handler(
     sdk: &SdkConfig,
     connections_url: &str,
@@ -476,7 +482,7 @@ fn fanout_handler(
     transport: ConnectionsTransport,
     services: &Services,
     journal: Option<&Arc<Journal>>,
-) -> StreamHandler {
+) -> (StreamHandler, LocalPageQueue) {
     let mut sender: Arc<dyn ConnectionSender> = match transport {
         ConnectionsTransport::InProcess => Arc::new(InProcessSender::new(gateway.clone())),
         ConnectionsTransport::Http => Arc::new(ApiGatewaySender::on_endpoint(sdk, connections_url)),
@@ -484,9 +490,16 @@ fn fanout_handler(
     if let Some(journal) = journal {
         sender = Arc::new(taps::RecordedPosts::new(journal.clone(), sender));
     }
-    let service = Arc::new(services.fanout(sender));
-    Arc::new(move |event| {
+    let worker = Arc::new(services.fanout(sender.clone()));
+    let pages_handler: PagesHandler = Arc::new(move |event| {
+        let worker = worker.clone();
+        Box::pin(async move { statecast_fanout_pages::handler(&worker, LambdaEvent::new(event, context(None))).await })
+    });
+    let pages = LocalPageQueue::new(pages_handler, PageQueueConfig::default());
+    let service = Arc::new(services.fanout(sender).with_pages(Arc::new(pages.clone())));
+    let handler: StreamHandler = Arc::new(move |event| {
         let service = service.clone();
         Box::pin(async move { statecast_fanout::handler(&service, LambdaEvent::new(event, context(None))).await })
-    })
+    });
+    (handler, pages)
 }

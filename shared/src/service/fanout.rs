@@ -1,20 +1,22 @@
 //! Stream fan-out: each run of consecutive changes of one actor in a batch becomes one frame
 //! (delta, snapshot or deleted, see `frames`) posted to every subscriber. Changes of one actor
-//! go out in stream order; actors run concurrently.
+//! go out in stream order; actors run concurrently. A spread actor's shards go out as pages
+//! (see `pages`), which page workers deliver with [`FanoutService::deliver_page`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tracing::{info_span, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
 use crate::batch::{run_key_groups, settle};
 
 use crate::actor::ActorRegistry;
-use crate::error::Result;
+use crate::error::{chain, Result};
 use crate::ids::{ActorKey, ConnectionId};
-use crate::ports::{ConnectionSender, SubscriptionStore};
+use crate::ports::{ConnectionSender, PageQueue, SubscriberCursor, SubscriberPage, SubscriptionStore};
 use crate::service::frames::{self, RunFrame};
+use crate::service::pages::{self, PageTask};
 use crate::service::posting::{PostLimits, Poster};
 use crate::service::{DisconnectService, Settings};
 use crate::stream_events::ActorStreamItem;
@@ -29,6 +31,8 @@ pub struct FanoutOutcome {
     pub throttled: usize,
     /// Subscribers given up on after their tries: they see a gap and resubscribe.
     pub undelivered: usize,
+    /// Pages handed to the page workers (one per shard of a spread actor's change).
+    pub paged: usize,
 }
 
 pub struct FanoutService {
@@ -37,6 +41,8 @@ pub struct FanoutService {
     cleanup: DisconnectService,
     registry: Arc<ActorRegistry>,
     settings: Settings,
+    /// Where a spread actor's pages go (none: every shard is posted here).
+    pages: Option<Arc<dyn PageQueue>>,
 }
 
 impl FanoutService {
@@ -58,7 +64,14 @@ impl FanoutService {
             cleanup,
             registry,
             settings,
+            pages: None,
         }
+    }
+
+    /// Hands a spread actor's pages to workers through `queue`.
+    pub fn with_pages(mut self, queue: Arc<dyn PageQueue>) -> Self {
+        self.pages = Some(queue);
+        self
     }
 
     /// Fans out a batch (see [`run_key_groups`]): an actor's consecutive changes go out as
@@ -94,56 +107,106 @@ impl FanoutService {
             .instrument(span)
         })
         .await;
-        FanoutOutcome {
-            failed,
-            delivered: counts.delivered.into_inner(),
-            gone: counts.gone.into_inner(),
-            throttled: counts.throttled.into_inner(),
-            undelivered: counts.undelivered.into_inner(),
-        }
+        counts.outcome(failed)
     }
 
-    /// Posts `frame` to every subscriber of `key`, page by page: the whole frame, or the
-    /// filtered one for subscribers with `paths` (computed once per distinct filter).
+    /// Posts `frame` to every subscriber of `key`. An actor in one partition is posted here
+    /// (and spread over several once it has more than `spread_at` subscribers); a spread
+    /// actor's shards go to the page workers as one page each (or, without workers or for a
+    /// frame too large for a page message, are posted here, concurrently).
     async fn deliver(&self, key: &ActorKey, frame: &RunFrame<'_>, counts: &Counts) -> Result<()> {
-        // Over the message limit, a frame goes out in ordered parts, one after the other.
-        let whole = Arc::new(frame.full.to_frames());
-        let mut filtered: HashMap<Vec<String>, Option<Arc<Vec<String>>>> = HashMap::new();
-        let mut after: Option<ConnectionId> = None;
-        let mut gone = Vec::new();
-        loop {
-            let page = self.subscriptions.subscribers(key, after.as_ref()).await?;
-            for paths in page.filters.values() {
-                if !filtered.contains_key(paths) {
-                    filtered.insert(paths.clone(), frame.filtered(paths).map(|f| Arc::new(f.to_frames())));
+        let first = self.subscriptions.subscribers(key, None).await?;
+        let shards = first.shards.max(1);
+        if shards == 1 {
+            let read = self.deliver_shard(key, frame, 0, Some(first), counts).await?;
+            if read > self.settings.spread_at {
+                let shards = self.settings.spread_shards.max(2);
+                match self.subscriptions.spread(key, shards).await {
+                    Ok(()) => info!(actor = %key, subscribers = read, shards, "spread the actor's subscriptions"),
+                    Err(e) => warn!(actor = %key, error = %chain(&e), "could not spread the actor's subscriptions"),
                 }
             }
-            let addressed: Vec<(ConnectionId, Arc<Vec<String>>)> = page
-                .connections
-                .into_iter()
-                .filter_map(|to| match page.filters.get(&to) {
-                    None => Some((to, whole.clone())),
-                    Some(paths) => filtered.get(paths).cloned().flatten().map(|frames| (to, frames)),
-                })
-                .collect();
-            gone.extend(page.expired);
-            let posted = self.poster.post(addressed).await;
-            counts.delivered.fetch_add(posted.delivered, Ordering::Relaxed);
-            counts.throttled.fetch_add(posted.throttled, Ordering::Relaxed);
-            counts
-                .undelivered
-                .fetch_add(posted.undelivered.len(), Ordering::Relaxed);
-            gone.extend(posted.gone);
-            after = page.next;
-            if after.is_none() {
-                break;
+            return Ok(());
+        }
+        if let Some(queue) = &self.pages {
+            match pages::page_messages(key, frame, shards) {
+                Some(messages) => {
+                    queue.enqueue(messages).await?;
+                    counts.paged.fetch_add(shards as usize, Ordering::Relaxed);
+                    return Ok(());
+                }
+                None => warn!(actor = %key, "the frame is too large for a page message: posting every shard here"),
             }
         }
+        let mut first = Some(first);
+        let shards = (0..shards).map(|shard| self.deliver_shard(key, frame, shard, first.take(), counts));
+        futures::future::try_join_all(shards).await?;
+        Ok(())
+    }
+
+    /// Delivers one page a fan-out queued (see [`pages`]): the frame to every subscriber of
+    /// its shard. Fails only when the shard cannot be read, before anything was posted, so
+    /// the page's retry sends nobody the frame twice.
+    pub async fn deliver_page(&self, page: PageTask) -> Result<FanoutOutcome> {
+        let counts = Counts::default();
+        let PageTask { actor, shard, frame } = page;
+        self.deliver_shard(&actor, &frame, shard, None, &counts).await?;
+        Ok(counts.outcome(Vec::new()))
+    }
+
+    /// Reads every subscriber of `key`'s shard `shard` (from its first page when given), then
+    /// posts each its frame — the whole one, or the filtered one for subscribers with `paths`
+    /// (computed once per distinct filter) — and removes the connections found gone. Returns
+    /// how many subscribers it read.
+    async fn deliver_shard(
+        &self,
+        key: &ActorKey,
+        frame: &RunFrame<'_>,
+        shard: u32,
+        first: Option<SubscriberPage>,
+        counts: &Counts,
+    ) -> Result<usize> {
+        let whole = Arc::new(frame.whole.clone());
+        let mut filtered: HashMap<Vec<String>, Option<Arc<Vec<String>>>> = HashMap::new();
+        let mut addressed: Vec<(ConnectionId, Arc<Vec<String>>)> = Vec::new();
+        let mut gone = Vec::new();
+        let mut page = match first {
+            Some(page) => page,
+            None => {
+                let start = SubscriberCursor::shard(shard);
+                self.subscriptions.subscribers(key, Some(&start)).await?
+            }
+        };
+        loop {
+            for paths in page.filters.values() {
+                if !filtered.contains_key(paths) {
+                    filtered.insert(paths.clone(), frame.filtered(paths).map(Arc::new));
+                }
+            }
+            let filters = &page.filters;
+            addressed.extend(page.connections.into_iter().filter_map(|to| match filters.get(&to) {
+                None => Some((to, whole.clone())),
+                Some(paths) => filtered.get(paths).cloned().flatten().map(|frames| (to, frames)),
+            }));
+            gone.extend(page.expired);
+            match page.next.filter(|next| next.shard == shard) {
+                Some(next) => page = self.subscriptions.subscribers(key, Some(&next)).await?,
+                None => break,
+            }
+        }
+        let read = addressed.len();
+        let posted = self.poster.post(addressed).await;
+        counts.delivered.fetch_add(posted.delivered, Ordering::Relaxed);
+        counts.throttled.fetch_add(posted.throttled, Ordering::Relaxed);
+        counts
+            .undelivered
+            .fetch_add(posted.undelivered.len(), Ordering::Relaxed);
+        gone.extend(posted.gone);
         counts.gone.fetch_add(gone.len(), Ordering::Relaxed);
         for connection in gone {
             self.remove_gone(key, &connection).await;
         }
-        Ok(())
+        Ok(read)
     }
 
     /// Where the handler records the batch's metrics.
@@ -164,4 +227,18 @@ struct Counts {
     gone: AtomicUsize,
     throttled: AtomicUsize,
     undelivered: AtomicUsize,
+    paged: AtomicUsize,
+}
+
+impl Counts {
+    fn outcome(self, failed: Vec<String>) -> FanoutOutcome {
+        FanoutOutcome {
+            failed,
+            delivered: self.delivered.into_inner(),
+            gone: self.gone.into_inner(),
+            throttled: self.throttled.into_inner(),
+            undelivered: self.undelivered.into_inner(),
+            paged: self.paged.into_inner(),
+        }
+    }
 }

@@ -12,11 +12,12 @@ use serde_json::Value;
 use crate::actor::ActorRegistry;
 use crate::changelog;
 use crate::delta::{self, serialized_len, serialized_len_exceeds};
-use crate::ids::Version;
+use crate::ids::{Epoch, Version};
 use crate::projection::{self, Filtered};
 use crate::protocol::ServerMessage;
 use crate::records::{ActorChange, ActorRecord};
 use crate::service::Settings;
+use serde::{Deserialize, Serialize};
 
 /// Splits one actor's changes (in stream order) into runs that one frame can carry: each
 /// change continues the previous one's version in the same epoch; a deletion stands alone.
@@ -41,24 +42,43 @@ pub(super) fn runs<S>(changes: Vec<(S, ActorChange)>) -> Vec<Vec<(S, ActorChange
     runs
 }
 
-/// The frame of one run for every subscriber: the whole one, and what each filter gets.
-pub(super) struct RunFrame<'a> {
-    pub(super) full: ServerMessage,
+/// The frame of one run for every subscriber: the whole one, and what each filter gets. It
+/// travels in a page of a spread fan-out (see `pages`), so it serializes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RunFrame<'a> {
+    /// The frame for a subscriber of the whole state, in parts over the message limit.
+    pub(super) whole: Vec<String>,
     /// The run's last record (`None` for a deletion).
-    new: Option<&'a ActorRecord>,
+    new: Option<Cow<'a, ActorRecord>>,
     /// The version the run starts from, and its patch (`None` when the history broke).
     from: Version,
     patch: Option<Patch>,
+    /// The epoch and version the run ends at.
+    to: (Epoch, Version),
 }
 
 impl RunFrame<'_> {
-    /// The frame for a subscriber of `paths`: the patch operations under them (from the last
-    /// version that changed the projection), a projected snapshot, or nothing when the run
-    /// does not touch them.
-    pub(super) fn filtered(&self, paths: &[String]) -> Option<ServerMessage> {
-        let Some(new) = self.new else {
-            return Some(self.full.clone());
-        };
+    /// Names the run's end (epoch, version, and whether it deleted the actor).
+    pub(super) fn end(&self) -> String {
+        let (epoch, version) = self.to;
+        match self.new {
+            Some(_) => format!("{}.{}", epoch.0, version.0),
+            None => format!("{}.{}.deleted", epoch.0, version.0),
+        }
+    }
+
+    /// The frame (parts) for a subscriber of `paths`: the patch operations under them (from
+    /// the last version that changed the projection), a projected snapshot, or nothing when
+    /// the run does not touch them.
+    pub(super) fn filtered(&self, paths: &[String]) -> Option<Vec<String>> {
+        match self.new {
+            None => Some(self.whole.clone()),
+            Some(_) => self.filtered_message(paths).map(|message| message.to_frames()),
+        }
+    }
+
+    fn filtered_message(&self, paths: &[String]) -> Option<ServerMessage> {
+        let new = self.new.as_deref()?;
         let projected = || ServerMessage::Snapshot {
             actor: new.actor_key.address(),
             epoch: new.epoch,
@@ -118,10 +138,11 @@ pub(super) fn frame_for_run<'a>(
                 version: old.version,
             };
             return RunFrame {
-                full,
+                whole: full.to_frames(),
                 new: None,
                 from: Version::NONE,
                 patch: None,
+                to: (old.epoch, old.version),
             };
         }
         ActorChange::Created { new } | ActorChange::Updated { new, .. } => new,
@@ -138,10 +159,11 @@ pub(super) fn frame_for_run<'a>(
     };
     let Some(base) = base.filter(|_| base_epoch == new.epoch) else {
         return RunFrame {
-            full: snapshot_of(new),
-            new: Some(new),
+            whole: snapshot_of(new).to_frames(),
+            new: Some(Cow::Borrowed(new)),
             from,
             patch: None,
+            to: (new.epoch, new.version),
         };
     };
     let patch = smallest_patch(&base, new, from, several, settings);
@@ -157,10 +179,11 @@ pub(super) fn frame_for_run<'a>(
         snapshot_of(new)
     };
     RunFrame {
-        full,
-        new: Some(new),
+        whole: full.to_frames(),
+        new: Some(Cow::Borrowed(new)),
         from,
         patch: Some(patch),
+        to: (new.epoch, new.version),
     }
 }
 

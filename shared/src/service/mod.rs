@@ -11,6 +11,7 @@ mod frames;
 mod idempotent;
 mod key_lock;
 mod message;
+pub mod pages;
 mod posting;
 mod presence;
 mod rooms;
@@ -27,6 +28,7 @@ pub use disconnect::DisconnectService;
 pub use external::Once;
 pub use fanout::{FanoutOutcome, FanoutService};
 pub use message::MessageService;
+pub use pages::PageTask;
 pub use posting::{PostLimits, Posted, Poster};
 
 /// Tunables shared by the services; [`Settings::default`] is what production uses.
@@ -57,6 +59,11 @@ pub struct Settings {
     pub broadcast_rate: RateLimit,
     /// Where the services' metrics go (off unless a function's `main` or local mode sets it).
     pub metrics: Metrics,
+    /// Subscribers in an actor's one partition past which the fan-out spreads its later
+    /// subscriptions over `spread_shards` partitions.
+    pub spread_at: usize,
+    /// Partitions a spread actor's subscriptions use (each one a page of its fan-out).
+    pub spread_shards: u32,
 }
 
 /// At most `max` messages per `window` (fixed windows, counted in DynamoDB so every Lambda
@@ -92,6 +99,8 @@ impl Default for Settings {
                 max: 20,
                 window: Duration::from_secs(1),
             },
+            spread_at: 1000,
+            spread_shards: 32,
             metrics: Metrics::off(),
         }
     }

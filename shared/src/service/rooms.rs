@@ -176,12 +176,15 @@ impl Rooms {
             Some(actor) => {
                 held.retain(|h| h.actor != actor);
                 let member = self.subscriptions.delete_subscription(&actor, connection).await?;
-                Some(Held { actor, member })
+                Some(Held {
+                    actor,
+                    shard: 0,
+                    member,
+                })
             }
             None => None,
         };
-        let actors: Vec<ActorKey> = held.iter().map(|h| h.actor.clone()).collect();
-        self.subscriptions.delete_subscriptions(connection, &actors).await?;
+        self.subscriptions.delete_subscriptions(connection, &held).await?;
         self.connections.delete_connection(connection).await?;
         held.extend(known);
         let mut more = Vec::new();
@@ -189,7 +192,7 @@ impl Rooms {
             debug!(%connection, "no @connections endpoint: its rooms are not told it left");
             return Ok((held.len(), more));
         }
-        for Held { actor, member } in &held {
+        for Held { actor, member, .. } in &held {
             let Some(member) = member else { continue };
             let room = self.read(actor).await?;
             let frame = presence_frame(actor, PresenceEvent::Leave, connection, member);
