@@ -118,14 +118,11 @@ impl FanoutService {
         let first = self.subscriptions.subscribers(key, None).await?;
         let shards = first.shards.max(1);
         if shards == 1 {
-            let read = self.deliver_shard(key, frame, 0, Some(first), counts).await?;
-            if read > self.settings.spread_at {
-                let shards = self.settings.spread_shards.max(2);
-                match self.subscriptions.spread(key, shards).await {
-                    Ok(()) => info!(actor = %key, subscribers = read, shards, "spread the actor's subscriptions"),
-                    Err(e) => warn!(actor = %key, error = %chain(&e), "could not spread the actor's subscriptions"),
-                }
+            let shard = self.read_shard(key, frame, 0, Some(first)).await?;
+            if shard.targets.len() > self.settings.spread_at {
+                self.spread(key, shard.targets.len()).await;
             }
+            self.post_shard(key, shard, counts).await;
             return Ok(());
         }
         if let Some(queue) = &self.pages {
@@ -155,9 +152,7 @@ impl FanoutService {
     }
 
     /// Reads every subscriber of `key`'s shard `shard` (from its first page when given), then
-    /// posts each its frame — the whole one, or the filtered one for subscribers with `paths`
-    /// (computed once per distinct filter) — and removes the connections found gone. Returns
-    /// how many subscribers it read.
+    /// posts to them (see [`FanoutService::post_shard`]).
     async fn deliver_shard(
         &self,
         key: &ActorKey,
@@ -165,11 +160,25 @@ impl FanoutService {
         shard: u32,
         first: Option<SubscriberPage>,
         counts: &Counts,
-    ) -> Result<usize> {
+    ) -> Result<()> {
+        let shard = self.read_shard(key, frame, shard, first).await?;
+        self.post_shard(key, shard, counts).await;
+        Ok(())
+    }
+
+    /// Every subscriber of one shard with the frame (parts) it gets: the whole one, or the
+    /// filtered one for subscribers with `paths` (computed once per distinct filter). All
+    /// of a shard is read before anything is posted, so a failed read posts nothing.
+    async fn read_shard(
+        &self,
+        key: &ActorKey,
+        frame: &RunFrame<'_>,
+        shard: u32,
+        first: Option<SubscriberPage>,
+    ) -> Result<Addressed> {
         let whole = Arc::new(frame.whole.clone());
         let mut filtered: HashMap<Vec<String>, Option<Arc<Vec<String>>>> = HashMap::new();
-        let mut addressed: Vec<(ConnectionId, Arc<Vec<String>>)> = Vec::new();
-        let mut gone = Vec::new();
+        let mut addressed = Addressed::default();
         let mut page = match first {
             Some(page) => page,
             None => {
@@ -184,18 +193,24 @@ impl FanoutService {
                 }
             }
             let filters = &page.filters;
-            addressed.extend(page.connections.into_iter().filter_map(|to| match filters.get(&to) {
-                None => Some((to, whole.clone())),
-                Some(paths) => filtered.get(paths).cloned().flatten().map(|frames| (to, frames)),
-            }));
-            gone.extend(page.expired);
+            addressed
+                .targets
+                .extend(page.connections.into_iter().filter_map(|to| match filters.get(&to) {
+                    None => Some((to, whole.clone())),
+                    Some(paths) => filtered.get(paths).cloned().flatten().map(|frames| (to, frames)),
+                }));
+            addressed.gone.extend(page.expired);
             match page.next.filter(|next| next.shard == shard) {
                 Some(next) => page = self.subscriptions.subscribers(key, Some(&next)).await?,
-                None => break,
+                None => return Ok(addressed),
             }
         }
-        let read = addressed.len();
-        let posted = self.poster.post(addressed).await;
+    }
+
+    /// Posts one shard's frames and removes the connections found gone (or expired).
+    async fn post_shard(&self, key: &ActorKey, shard: Addressed, counts: &Counts) {
+        let Addressed { targets, mut gone } = shard;
+        let posted = self.poster.post(targets).await;
         counts.delivered.fetch_add(posted.delivered, Ordering::Relaxed);
         counts.throttled.fetch_add(posted.throttled, Ordering::Relaxed);
         counts
@@ -206,7 +221,16 @@ impl FanoutService {
         for connection in gone {
             self.remove_gone(key, &connection).await;
         }
-        Ok(read)
+    }
+
+    /// Spreads `key`'s later subscriptions over `spread_shards` partitions (a failure is
+    /// logged: the next change tries again).
+    async fn spread(&self, key: &ActorKey, subscribers: usize) {
+        let shards = self.settings.spread_shards.max(2);
+        match self.subscriptions.spread(key, shards).await {
+            Ok(()) => info!(actor = %key, subscribers, shards, "spread the actor's subscriptions"),
+            Err(e) => warn!(actor = %key, error = %chain(&e), "could not spread the actor's subscriptions"),
+        }
     }
 
     /// Where the handler records the batch's metrics.
@@ -218,6 +242,13 @@ impl FanoutService {
     async fn remove_gone(&self, key: &ActorKey, connection: &ConnectionId) {
         self.cleanup.remove_gone(connection, key).await;
     }
+}
+
+/// One shard's subscribers with their frames, and the connections to remove.
+#[derive(Default)]
+struct Addressed {
+    targets: Vec<(ConnectionId, Arc<Vec<String>>)>,
+    gone: Vec<ConnectionId>,
 }
 
 /// Posts made by one batch, counted across its concurrent actors.
