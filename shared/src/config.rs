@@ -91,7 +91,8 @@ impl Config {
         if let Some(n) = number("SUBSCRIPTION_SPREAD_AT")? {
             settings.spread_at = n;
         }
-        if let Some(n) = number::<u32>("SUBSCRIPTION_SHARDS")? {
+        if let Some(n) = number("SUBSCRIPTION_SHARDS")? {
+            let n: u32 = n;
             if !(2..=1000).contains(&n) {
                 return Err(ConfigError::Invalid {
                     var: "SUBSCRIPTION_SHARDS",

@@ -22,13 +22,21 @@ use statecast_local::workflows::{workflow_esm_config, WORKFLOW_FUNCTION_TIMEOUT}
 const OPTIONAL_CONFIG_VARS: &[(&str, &[&str])] = &[
     (
         "CONNECTIONS_ENDPOINT",
-        &["statecast-fanout", "statecast-default", "statecast-disconnect"],
+        &[
+            "statecast-fanout",
+            "statecast-fanout-pages",
+            "statecast-default",
+            "statecast-disconnect",
+        ],
     ),
     ("DEFAULT_TENANT", &["statecast-connect"]),
     ("CONNECTION_TTL_SECONDS", &["statecast-connect"]),
     ("CALL_RETRY_BUDGET_MS", &["statecast-default", TRIGGER_BINARY]),
     ("MAX_STATE_BYTES", &["statecast-default", TRIGGER_BINARY]),
-    ("SEND_CONCURRENCY", &["statecast-fanout"]),
+    ("SEND_CONCURRENCY", &["statecast-fanout", "statecast-fanout-pages"]),
+    ("SUBSCRIPTION_SPREAD_AT", &["statecast-fanout"]),
+    ("SUBSCRIPTION_SHARDS", &["statecast-fanout"]),
+    ("PAGES_QUEUE_URL", &["statecast-fanout"]),
     ("BROADCAST_RATE_MAX", &["statecast-default"]),
     ("BROADCAST_RATE_WINDOW_MS", &["statecast-default"]),
 ];
@@ -1612,4 +1620,61 @@ fn the_workflow_function_may_keep_action_guards_in_the_calls_table() {
             "{id} needs {action} on CallsTable: {on_calls:?}"
         );
     }
+}
+
+/// The fan-out's pages go to a FIFO queue of this stack (order per message group) with a FIFO
+/// dead-letter queue, read by the page worker with partial batch failures; the fan-out may
+/// only send to it, and the worker's visibility timeout leaves room for its retries.
+#[test]
+fn fanout_pages_go_through_a_fifo_queue_with_a_dead_letter_queue_to_the_page_worker() {
+    let stack = Stack::load();
+    let (fanout_id, fanout) = stack.function_by_binary(FANOUT_BINARY);
+    let queue_id = stack
+        .environment(fanout)
+        .get("PAGES_QUEUE_URL")
+        .and_then(|v| reference(v))
+        .unwrap_or_else(|| panic!("{fanout_id}: PAGES_QUEUE_URL is a !Ref of a queue"))
+        .to_owned();
+    let queue = stack.resource(&queue_id);
+    assert_eq!(get(queue, "Type").and_then(text), Some("AWS::SQS::Queue"));
+    assert_eq!(at(queue, &["Properties", "FifoQueue"]).and_then(boolean), Some(true));
+    let (dlq, _) = at(queue, &["Properties", "RedrivePolicy", "deadLetterTargetArn"])
+        .and_then(get_att)
+        .expect("a dead-letter queue");
+    assert_eq!(
+        at(stack.resource(&dlq), &["Properties", "FifoQueue"]).and_then(boolean),
+        Some(true),
+        "a FIFO queue's dead-letter queue is FIFO"
+    );
+    let sends: Vec<&Value> = statements(fanout)
+        .into_iter()
+        .filter(|s| actions(s).iter().any(|a| a.starts_with("sqs:")))
+        .collect();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(actions(sends[0]), ["sqs:SendMessage"]);
+    assert_eq!(
+        statement_resources(sends[0])
+            .into_iter()
+            .filter_map(get_att)
+            .collect::<Vec<_>>(),
+        [(queue_id.clone(), "Arn".to_owned())]
+    );
+
+    let (worker_id, worker) = stack.function_by_binary("statecast-fanout-pages");
+    let timeout = stack
+        .function_property(worker, "Timeout")
+        .and_then(integer)
+        .expect("the worker's timeout");
+    let visibility = at(queue, &["Properties", "VisibilityTimeout"]).and_then(integer);
+    assert!(
+        visibility >= Some(6 * timeout),
+        "{queue_id}: VisibilityTimeout ≥ 6 × {timeout}"
+    );
+    let mapped = events_of(worker, "SQS").iter().any(|(_, event)| {
+        at(event, &["Properties", "Queue"]).and_then(get_att) == Some((queue_id.clone(), "Arn".to_owned()))
+            && at(event, &["Properties", "FunctionResponseTypes"])
+                .map(one_or_many)
+                .is_some_and(|t| t.iter().any(|v| text(v) == Some("ReportBatchItemFailures")))
+    });
+    assert!(mapped, "{worker_id} reads {queue_id} with ReportBatchItemFailures");
 }
