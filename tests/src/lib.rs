@@ -8,6 +8,7 @@
 pub mod fixtures;
 pub mod http;
 pub mod local;
+pub mod pages;
 pub mod parts;
 pub mod presence_view;
 pub mod replica;

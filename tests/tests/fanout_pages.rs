@@ -6,16 +6,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
 use statecast::dynamo::DynamoStore;
 use statecast::ids::{ActorKey, ConnectionId};
-use statecast::ports::{
-    ConnectionStore, Held, PageQueue, QueuedPage, SubscriberCursor, SubscriberPage, SubscriptionStore,
-};
+use statecast::ports::{ConnectionStore, Held, QueuedPage, SubscriberCursor, SubscriberPage, SubscriptionStore};
 use statecast::protocol::ServerMessage;
 use statecast::records::{now_millis, MemberRecord, SubscriptionRecord};
 use statecast::service::{PageTask, Settings};
@@ -24,27 +22,10 @@ use statecast_local::gateway::{FaultPlan, LatencyRange};
 use statecast_local::LocalOptions;
 use statecast_tests::fixtures::lambda_event;
 use statecast_tests::local::{start_local, store};
+use statecast_tests::pages::CapturedPages;
 use statecast_tests::subscribers::store_subscribers;
 use statecast_tests::ws_client::WsClient;
 use statecast_tests::Harness;
-
-/// Keeps the pages a fan-out queues.
-#[derive(Default)]
-struct CapturedPages(Mutex<Vec<QueuedPage>>);
-
-impl CapturedPages {
-    fn take(&self) -> Vec<QueuedPage> {
-        std::mem::take(&mut *self.0.lock().expect("lock"))
-    }
-}
-
-#[async_trait]
-impl PageQueue for CapturedPages {
-    async fn enqueue(&self, pages: Vec<QueuedPage>) -> statecast::Result<()> {
-        self.0.lock().expect("lock").extend(pages);
-        Ok(())
-    }
-}
 
 /// Fails the first read of a later page (after the first) of shard `shard`, once.
 struct FailsOnce {

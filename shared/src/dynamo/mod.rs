@@ -23,6 +23,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 pub use item_size::{item_size, MAX_ITEM_BYTES};
+pub use subscriptions::shard_of;
 pub use tables::{create_tables, TableNames, TableSpec, SUBSCRIPTIONS_BY_CONNECTION, TABLE_SPECS, WORKFLOWS_BY_DUE};
 
 /// One client, four tables; implements every store port.

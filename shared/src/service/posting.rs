@@ -1,14 +1,16 @@
 //! Posting one frame (or its ordered parts) to many connections through `@connections`, at a
 //! concurrency that adapts to throttling: it grows by one per success until the first 429
 //! (slow start), each 429 halves it (at most once per round of posts in flight) and the
-//! connection is tried again after a back-off, and after that it grows by one per round of
-//! posts (additive increase, multiplicative decrease). A connection that fails is retried on
+//! connection is tried again after a back-off (spent outside the limit, so the slot goes to a
+//! post that can go out now), and after that it grows by one per round of posts (additive
+//! increase, multiplicative decrease). A connection that fails is retried on
 //! its own, from the part it was at, so a retry never re-sends to one that already has it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio::time::Instant;
@@ -98,15 +100,24 @@ impl Poster {
         let mut limit = self.limits.initial.clamp(1, max) as f64;
         let mut posted = Posted::default();
         let mut in_flight = FuturesUnordered::new();
+        // Retries back off outside the limit: a slot goes to a post that can go out now.
+        let mut waiting: FuturesUnordered<BoxFuture<'static, Job>> = FuturesUnordered::new();
         // A throttle halves the limit once per round: not again for posts started before it.
         let mut last_cut = Instant::now() - Duration::from_secs(3600);
-        while !queue.is_empty() || !in_flight.is_empty() {
+        loop {
             while in_flight.len() < limit as usize {
                 let Some(job) = queue.pop_front() else { break };
                 in_flight.push(self.run(job));
             }
-            let Some((started, step)) = in_flight.next().await else {
+            if in_flight.is_empty() && waiting.is_empty() {
                 break;
+            }
+            let (started, step) = tokio::select! {
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => done,
+                Some(job) = waiting.next(), if !waiting.is_empty() => {
+                    queue.push_front(job);
+                    continue;
+                }
             };
             match step {
                 Step::Done => {
@@ -122,10 +133,10 @@ impl Poster {
                         limit = (limit / 2.0).max(1.0);
                         last_cut = Instant::now();
                     }
-                    self.again(job, &mut queue, &mut posted, None);
+                    self.again(job, &mut waiting, &mut posted, None);
                 }
                 Step::Failed(job, Error::ConnectionGone(_)) => posted.gone.push(job.to),
-                Step::Failed(job, e) if e.is_retryable() => self.again(job, &mut queue, &mut posted, Some(e)),
+                Step::Failed(job, e) if e.is_retryable() => self.again(job, &mut waiting, &mut posted, Some(e)),
                 Step::Failed(job, e) => {
                     warn!(connection = %job.to, error = %chain(&e), "could not post to a subscriber");
                     posted.undelivered.push(job.to);
@@ -136,8 +147,14 @@ impl Poster {
         posted
     }
 
-    /// Queues `job` for another try (after its back-off), or gives up on it.
-    fn again(&self, mut job: Job, queue: &mut VecDeque<Job>, posted: &mut Posted, error: Option<Error>) {
+    /// Queues `job` for another try after its back-off, or gives up on it.
+    fn again(
+        &self,
+        mut job: Job,
+        waiting: &mut FuturesUnordered<BoxFuture<'static, Job>>,
+        posted: &mut Posted,
+        error: Option<Error>,
+    ) {
         job.attempt += 1;
         if job.attempt >= self.limits.attempts {
             let why = error.map_or_else(|| "throttled on every try".to_owned(), |e| chain(&e));
@@ -145,14 +162,15 @@ impl Poster {
             posted.undelivered.push(job.to);
             return;
         }
-        queue.push_back(job);
+        let wait = backoff::delay(job.attempt - 1, self.limits.backoff, Duration::from_secs(2));
+        waiting.push(Box::pin(async move {
+            tokio::time::sleep(wait).await;
+            job
+        }));
     }
 
-    /// Sends `job`'s frames from its next part; a retried job first waits its back-off.
+    /// Sends `job`'s frames from its next part.
     async fn run(&self, mut job: Job) -> (Instant, Step) {
-        if job.attempt > 0 {
-            backoff::sleep(job.attempt - 1, self.limits.backoff, Duration::from_secs(2)).await;
-        }
         let started = Instant::now();
         while job.next < job.frames.len() {
             match self.sender.send(&job.to, &job.frames[job.next]).await {
