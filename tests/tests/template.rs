@@ -1677,4 +1677,12 @@ fn fanout_pages_go_through_a_fifo_queue_with_a_dead_letter_queue_to_the_page_wor
                 .is_some_and(|t| t.iter().any(|v| text(v) == Some("ReportBatchItemFailures")))
     });
     assert!(mapped, "{worker_id} reads {queue_id} with ReportBatchItemFailures");
+    let concurrency = events_of(worker, "SQS")
+        .iter()
+        .find_map(|(_, event)| at(event, &["Properties", "ScalingConfig", "MaximumConcurrency"]).and_then(integer));
+    assert_eq!(
+        concurrency,
+        Some(statecast_local::pages::PageQueueConfig::default().workers as i64),
+        "{worker_id}: MaximumConcurrency equals local mode's page workers"
+    );
 }

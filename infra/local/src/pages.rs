@@ -24,7 +24,8 @@ use tracing::warn;
 pub type PagesHandler =
     Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, Result<SqsBatchResponse, lambda_runtime::Error>> + Send + Sync>;
 
-/// The template's page queue settings (batch size, redrive), with a short visibility timeout.
+/// The template's page queue settings (batch size, redrive, the worker's maximum
+/// concurrency), with a short visibility timeout.
 #[derive(Debug, Clone)]
 pub struct PageQueueConfig {
     pub batch_size: usize,
@@ -41,7 +42,7 @@ impl Default for PageQueueConfig {
             batch_size: 10,
             max_receive_count: 5,
             visibility_timeout: Duration::from_millis(100),
-            workers: 32,
+            workers: 16,
             dedup_window: Duration::from_secs(300),
         }
     }
@@ -248,4 +249,84 @@ fn record(message: &Message) -> serde_json::Value {
         "eventSourceARN": "arn:aws:sqs:local:000000000000:statecast-fanout-pages.fifo",
         "awsRegion": "local",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::sqs::BatchItemFailure;
+
+    fn page(group: &str, body: &str) -> QueuedPage {
+        QueuedPage {
+            group: group.into(),
+            dedup: format!("{group}@{body}"),
+            body: body.into(),
+        }
+    }
+
+    /// Fails `flaky` on its first receive and `poison` always, reporting the rest of the
+    /// group's batch with it (as the page worker does); records what succeeded, in order.
+    fn handler(delivered: Arc<Mutex<Vec<String>>>) -> PagesHandler {
+        let flaky_seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        Arc::new(move |event: SqsEvent| {
+            let delivered = delivered.clone();
+            let flaky_seen = flaky_seen.clone();
+            Box::pin(async move {
+                let mut response = SqsBatchResponse::default();
+                let mut failing = false;
+                for message in event.records {
+                    let body = message.body.clone().unwrap_or_default();
+                    let fails = body == "poison" || (body == "flaky" && !flaky_seen.swap(true, Ordering::SeqCst));
+                    failing |= fails;
+                    if failing {
+                        let mut failure = BatchItemFailure::default();
+                        failure.item_identifier = message.message_id.unwrap_or_default();
+                        response.batch_item_failures.push(failure);
+                    } else {
+                        delivered.lock().unwrap_or_else(PoisonError::into_inner).push(body);
+                    }
+                }
+                Ok(response)
+            })
+        })
+    }
+
+    use std::sync::atomic::Ordering;
+
+    #[tokio::test]
+    async fn a_group_keeps_its_order_through_retries_and_duplicates_are_dropped() {
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let config = PageQueueConfig {
+            visibility_timeout: Duration::from_millis(1),
+            ..PageQueueConfig::default()
+        };
+        let queue = LocalPageQueue::new(handler(delivered.clone()), config);
+        let mut counts = queue.counts();
+        let first = vec![
+            page("g", "a"),
+            page("g", "flaky"),
+            page("g", "c"),
+            page("g", "d"),
+            page("p", "poison"),
+        ];
+        queue.enqueue(first).await.expect("enqueue");
+        queue.enqueue(vec![page("g", "a")]).await.expect("enqueue");
+        let done = counts
+            .wait_for(|c| c.succeeded == 4 && c.dead == 1)
+            .await
+            .expect("counts")
+            .clone();
+        assert_eq!(done.sent, 5);
+        assert_eq!(done.deduplicated, 1, "the second `a` has the same deduplication id");
+        assert_eq!(
+            done.retried,
+            3 + 5,
+            "flaky, c and d once (one batch); poison five times"
+        );
+        assert_eq!(
+            *delivered.lock().unwrap_or_else(PoisonError::into_inner),
+            ["a", "flaky", "c", "d"],
+            "the group's order held through the retry"
+        );
+    }
 }
