@@ -91,7 +91,6 @@ async fn main() {
     let tally = subscribers.tally.clone();
     tally.keep_receipts();
 
-    let started_ms = now_millis();
     let (changes, elapsed) = drive(&stack.ws_url, &args).await;
     let reached = tally
         .wait_for(changes, args.subscribers, Duration::from_secs(120))
@@ -112,7 +111,7 @@ async fn main() {
         tally.duplicates.load(load),
         tally.gaps.load(load),
     );
-    report(&lags(&receipts, &written, started_ms));
+    report(&lags(&receipts, &written));
 }
 
 /// Increments the counter `args.rate` times a second for `args.seconds` through one
@@ -144,13 +143,14 @@ fn commit_times(records: Vec<aws_lambda_events::dynamodb::EventRecord>, key: &Ac
         .collect()
 }
 
-/// One frame's lag, and the 10-second window its change was written in.
+/// One frame's lag, and the 10-second window (from the first change) its change was written in.
 struct Lag {
     window: usize,
     ms: f64,
 }
 
-fn lags(receipts: &[Receipt], written: &HashMap<u64, i64>, started_ms: i64) -> Vec<Lag> {
+fn lags(receipts: &[Receipt], written: &HashMap<u64, i64>) -> Vec<Lag> {
+    let first = written.values().copied().min().unwrap_or_default();
     let unknown = receipts.iter().filter(|r| !written.contains_key(&r.to)).count();
     assert_eq!(unknown, 0, "every version delivered has its commit time in the stream");
     receipts
@@ -159,7 +159,7 @@ fn lags(receipts: &[Receipt], written: &HashMap<u64, i64>, started_ms: i64) -> V
             let at = written[&r.to];
             let received = r.at.duration_since(UNIX_EPOCH).expect("after 1970").as_secs_f64() * 1000.0;
             Lag {
-                window: ((at - started_ms).max(0) / WINDOW_MS) as usize,
+                window: ((at - first) / WINDOW_MS) as usize,
                 ms: received - at as f64,
             }
         })
