@@ -68,6 +68,15 @@ section "Fan-out at scale: simulated subscribers, 5-15 ms posts, 10,000 posts/s 
 run cargo bench -p statecast-tests --bench fanout_scale -- 1000 10000 "$([ -n "$quick" ] && echo 10000 || echo 100000)"
 run cargo bench -p statecast-tests --bench fanout_scale -- 1000 10000 --faults
 
+section "Hot actor: fan-out lag, 100 changes/s to 1,000 simulated subscribers"
+echo "One counter incremented 100 times a second by paced calls, 1,000 simulated subscribers, @connections taking 5-15 ms per post and accepting 10,000 posts/s (429 beyond). Lag = frame received − the change's commit time (the actor item's updatedAt), per frame (one actor's changes in a stream batch are coalesced into one frame), overall and per 10 s window of commit time." >>"$out"
+echo >>"$out"
+hot_seconds=60; if [ -n "$quick" ]; then hot_seconds=10; fi
+printf '`cargo bench -p statecast-tests --bench hot_actor -- --seconds %s --rate 100`\n\n```\n' "$hot_seconds" >>"$out"
+cargo bench -p statecast-tests --bench hot_actor -- --seconds "$hot_seconds" --rate 100 2>/dev/null | sed -n '/^one counter/,$p' | tee -a "$out" \
+  || { echo "(the hot actor bench failed)" | tee -a "$out"; failed=1; }
+printf '```\n' >>"$out"
+
 section "Delta size (todo list of 1,000 items, single-item edits)"
 echo "Bytes of the frame each subscriber gets (delta, or snapshot when a patch would not be smaller) against the snapshot frame; exact counts, not timings." >>"$out"
 echo >>"$out"

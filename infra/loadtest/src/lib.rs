@@ -10,12 +10,14 @@
 //! - [`client`]: one client's connect + subscribe and its reader task.
 //! - [`verify`]: every client got every version (or broadcast) exactly once and in order.
 //! - [`stats`]: nearest-rank percentiles.
+//! - [`rss`]: this process's peak resident memory while a target ran.
 //! - [`report`]: the JSON lines and the human table.
 
 pub mod ceiling;
 pub mod client;
 pub mod driver;
 pub mod report;
+pub mod rss;
 pub mod stats;
 pub mod target;
 pub mod verify;

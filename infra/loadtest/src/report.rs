@@ -21,6 +21,9 @@ pub struct Report {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub deliveries_per_sec: f64,
+    /// This process's peak resident memory (VmHWM, MiB) while the target ran, the clients
+    /// included; `null` when the stack ran elsewhere (`--url`) or /proc could not be read.
+    pub peak_rss_mb: Option<f64>,
     /// How many errors (missing, duplicate or out-of-order deliveries, error replies, timeouts).
     pub errors: usize,
     /// The first few error messages.
@@ -41,7 +44,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(target: &'static str, options: &DriverOptions, m: &Measurement) -> Self {
+    pub fn new(target: &'static str, options: &DriverOptions, m: &Measurement, peak_rss_mb: Option<f64>) -> Self {
         Self {
             target,
             message: options.message.name(),
@@ -54,6 +57,7 @@ impl Report {
             p99_ms: round(m.delivered.percentile_ms(99.0)),
             max_ms: round(m.delivered.max_ms()),
             deliveries_per_sec: m.deliveries_per_sec(options.subscribers).round(),
+            peak_rss_mb: peak_rss_mb.map(|mb| (mb * 10.0).round() / 10.0),
             errors: m.errors.count,
             error_messages: m.errors.first.clone(),
             reply: options.message.reply(),
@@ -83,7 +87,7 @@ pub fn table(reports: &[Report]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<8} {:<9} {:>6} {:>6} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>13} {:>6}",
+        "{:<8} {:<9} {:>6} {:>6} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>13} {:>6} {:>10}",
         "target",
         "message",
         "subs",
@@ -95,12 +99,13 @@ pub fn table(reports: &[Report]) -> String {
         "p99",
         "max",
         "deliveries/s",
-        "errors"
+        "errors",
+        "peak RSS"
     );
     for r in reports {
         let _ = writeln!(
             out,
-            "{:<8} {:<9} {:>6} {:>6} {:>9.3} ms {:>9.3} ms {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>13.0} {:>6}",
+            "{:<8} {:<9} {:>6} {:>6} {:>9.3} ms {:>9.3} ms {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>13.0} {:>6} {:>10}",
             r.target,
             r.message,
             r.subscribers,
@@ -112,12 +117,24 @@ pub fn table(reports: &[Report]) -> String {
             r.p99_ms,
             r.max_ms,
             r.deliveries_per_sec,
-            r.errors
+            r.errors,
+            r.peak_rss_mb
+                .map_or_else(|| "n/a".to_owned(), |mb| format!("{mb:.1} MB"))
         );
     }
     let _ = writeln!(
         out,
         "(all-delivered latency in ms: message sent → the last of the subscribers got it: the change of a call, or the broadcast)"
+    );
+    let _ = writeln!(
+        out,
+        "(peak RSS: this process's VmHWM while the target ran, its {} clients included{})",
+        reports[0].subscribers,
+        if reports.len() > 1 {
+            "; the second target starts from what the first left resident: run `--target ours` and `--target ceiling` separately for a clean figure"
+        } else {
+            ""
+        }
     );
     for r in reports {
         let _ = writeln!(
@@ -171,6 +188,7 @@ mod tests {
             p99_ms: p99,
             max_ms: p99,
             deliveries_per_sec: 1000.0,
+            peak_rss_mb: Some(42.0),
             errors: 0,
             error_messages: vec!["not in the JSON".into()],
             reply: "result",
@@ -199,6 +217,7 @@ mod tests {
             "p99_ms",
             "max_ms",
             "deliveries_per_sec",
+            "peak_rss_mb",
             "errors",
         ];
         expected.sort();
@@ -218,6 +237,21 @@ mod tests {
         let table = table(&[report("ours", 5.0, 6.0)]);
         assert!(
             table.contains("ours: p50/p99 call → result 0.500/0.600 ms, → first delivery 0.700/0.800 ms, → last delivery 5.000/6.000 ms"),
+            "{table}"
+        );
+    }
+
+    /// Each row ends with the target's peak RSS; a stack at a URL has none here.
+    #[test]
+    fn table_has_each_targets_peak_rss() {
+        let mut remote = report("ours", 5.0, 6.0);
+        remote.peak_rss_mb = None;
+        let table = table(&[report("ceiling", 2.0, 4.0), remote]);
+        let rows: Vec<&str> = table.lines().skip(1).take(2).collect();
+        assert!(rows[0].ends_with("42.0 MB"), "{table}");
+        assert!(rows[1].ends_with("n/a"), "{table}");
+        assert!(
+            table.contains("run `--target ours` and `--target ceiling` separately"),
             "{table}"
         );
     }

@@ -6,6 +6,7 @@ use statecast_local::{LocalOptions, LocalStack};
 use crate::ceiling::Ceiling;
 use crate::driver::{drive, DriverOptions};
 use crate::report::Report;
+use crate::rss;
 use crate::LoadError;
 
 /// What to drive.
@@ -26,8 +27,10 @@ impl Target {
     }
 }
 
-/// Starts `target` (unless it runs elsewhere), drives it and stops it.
+/// Starts `target` (unless it runs elsewhere), drives it and stops it. The report's peak RSS
+/// is this process's while the target ran; `None` for a stack at a URL (only the clients ran here).
 pub async fn run(target: &Target, options: &DriverOptions) -> Result<Report, LoadError> {
+    rss::reset_peak();
     let measurement = match target {
         Target::Ceiling => {
             let ceiling = Ceiling::start().await.map_err(LoadError::Ceiling)?;
@@ -50,5 +53,7 @@ pub async fn run(target: &Target, options: &DriverOptions) -> Result<Report, Loa
             measured?
         }
     };
-    Ok(Report::new(target.name(), options, &measurement))
+    let in_process = !matches!(target, Target::Ours { url: Some(_) });
+    let peak_rss_mb = rss::peak_mb().filter(|_| in_process);
+    Ok(Report::new(target.name(), options, &measurement, peak_rss_mb))
 }

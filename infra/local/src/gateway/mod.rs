@@ -32,7 +32,7 @@ pub use faults::{FaultPlan, Faults, Injected, LatencyRange};
 pub use linger::{Lingering, LingeringListener, LINGER};
 pub use registry::{Connection, Registry, SLOW_CONSUMER};
 pub use sender::{ConnectionsTransport, InProcessSender, LateSender};
-pub use virtual_subscribers::{Tally, VirtualSubscribers};
+pub use virtual_subscribers::{Receipt, Tally, VirtualSubscribers};
 
 /// A route's handler: an API Gateway WebSocket event in, a proxy response out.
 pub type WsHandler = Arc<
@@ -70,6 +70,11 @@ pub struct Limits {
     /// Route invocations one connection may have in flight: 1 handles its frames one at a
     /// time; more lets them overlap, as API Gateway may, so replies can come in any order.
     pub max_concurrent_frames: usize,
+    /// Bytes each socket reads at a time, and its read buffer's starting size. tungstenite's
+    /// default (128 KiB) is zero-filled on the first read, so every open connection would
+    /// hold 128 KiB resident; client frames are mostly ~100 bytes, and the buffer grows for a
+    /// larger one (up to the frame and message limits above, which stay enforced).
+    pub read_buffer_bytes: usize,
 }
 
 impl Default for Limits {
@@ -82,6 +87,7 @@ impl Default for Limits {
             max_queued_bytes: 1024 * 1024,
             close_timeout: Duration::from_secs(2),
             max_concurrent_frames: 1,
+            read_buffer_bytes: 4 * 1024,
         }
     }
 }
@@ -220,6 +226,7 @@ async fn upgrade(
         return (code, "Forbidden").into_response();
     }
     let mut ws = ws
+        .read_buffer_size(gateway.limits.read_buffer_bytes)
         .max_frame_size(gateway.limits.max_frame_bytes)
         .max_message_size(gateway.limits.max_message_bytes);
     let selected = response

@@ -4,9 +4,9 @@
 //! fan-out to 100,000 subscribers runs on one machine.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -29,6 +29,17 @@ pub struct Tally {
     /// Subscribers whose connection the server ended (e.g. an injected 410).
     pub ended: AtomicUsize,
     changed: Notify,
+    /// Whether to keep a [`Receipt`] of every frame that moved a subscriber on.
+    keeping_receipts: AtomicBool,
+    receipts: Mutex<Vec<Receipt>>,
+}
+
+/// A frame that took one subscriber to version `to` (a delta's `to`, a snapshot's `version`),
+/// and the wall-clock time it arrived, to hold against the time the change was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub to: u64,
+    pub at: SystemTime,
 }
 
 impl Tally {
@@ -52,6 +63,24 @@ impl Tally {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return self.reached(version).0;
             }
+        }
+    }
+
+    /// From now on, keep a [`Receipt`] of every frame that moves a subscriber on (duplicates
+    /// are only counted), until [`Tally::take_receipts`].
+    pub fn keep_receipts(&self) {
+        self.keeping_receipts.store(true, Ordering::Relaxed);
+    }
+
+    /// The receipts kept so far, in no particular order across subscribers; keeping goes on.
+    pub fn take_receipts(&self) -> Vec<Receipt> {
+        std::mem::take(&mut *self.receipts.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn receive(&self, to: u64, at: SystemTime) {
+        if self.keeping_receipts.load(Ordering::Relaxed) {
+            let mut receipts = self.receipts.lock().unwrap_or_else(|p| p.into_inner());
+            receipts.push(Receipt { to, at });
         }
     }
 
@@ -111,6 +140,7 @@ impl Gateway {
 
 /// Applies one frame to a subscriber holding `held` by the client rule; returns what it holds.
 fn follow(tally: &Tally, held: u64, text: &str) -> u64 {
+    let arrived = SystemTime::now();
     let Ok(frame) = serde_json::from_str::<Value>(text) else {
         return held;
     };
@@ -128,6 +158,7 @@ fn follow(tally: &Tally, held: u64, text: &str) -> u64 {
     if from.is_some_and(|from| from > held) {
         tally.gaps.fetch_add(1, Ordering::Relaxed);
     }
+    tally.receive(to, arrived);
     // Every version this frame takes the subscriber through is reached now.
     for version in held + 1..=to {
         tally.record(version);
@@ -155,5 +186,26 @@ mod tests {
         assert_eq!(tally.duplicates.load(Ordering::Relaxed), 1);
         assert_eq!(tally.gaps.load(Ordering::Relaxed), 1);
         assert_eq!(tally.reached(2).0, 1);
+        assert!(tally.take_receipts().is_empty(), "receipts are kept only when asked");
+    }
+
+    /// Once asked, every frame that moves the subscriber on leaves a receipt of its `to`
+    /// version; a duplicate leaves none.
+    #[test]
+    fn receipts_name_the_version_each_frame_brought() {
+        let tally = Tally::default();
+        tally.keep_receipts();
+        let mut held = 0;
+        for frame in [
+            r#"{"type":"snapshot","version":1}"#,
+            r#"{"type":"delta","from":1,"to":3}"#,
+            r#"{"type":"delta","from":2,"to":3}"#,
+        ] {
+            held = follow(&tally, held, frame);
+        }
+        let receipts = tally.take_receipts();
+        assert_eq!(receipts.iter().map(|r| r.to).collect::<Vec<_>>(), [1, 3]);
+        assert!(receipts[0].at <= receipts[1].at);
+        assert!(tally.take_receipts().is_empty(), "taken once");
     }
 }
