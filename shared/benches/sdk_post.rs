@@ -10,7 +10,8 @@
 //! client's whole cost; the server runs on another thread. The three alternate each round;
 //! the summary is the median over rounds.
 //!
-//! `cargo bench -p statecast --bench sdk_post [-- POSTS ROUNDS]`
+//! `cargo bench -p statecast --bench sdk_post [-- POSTS ROUNDS [defaults|on_endpoint|raw]]`: a
+//! client named last runs alone, for a whole-process comparison (`/usr/bin/time`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -220,6 +221,22 @@ fn main() {
     let posts = numbers.first().copied().unwrap_or(20_000);
     let rounds = numbers.get(1).copied().unwrap_or(7);
     let endpoint = format!("http://{}", start_server());
+    let only = std::env::args()
+        .skip(1)
+        .find(|a| ["defaults", "on_endpoint", "raw"].contains(&a.as_str()));
+    if let Some(only) = only {
+        let run = move || {
+            let runtime = client_runtime();
+            match only.as_str() {
+                "defaults" => runtime.block_on(sdk_run(&endpoint, posts, Sdk::Defaults)),
+                "on_endpoint" => runtime.block_on(sdk_run(&endpoint, posts, Sdk::Production)),
+                _ => runtime.block_on(raw_run(&endpoint, posts)),
+            }
+        };
+        let run = on_client_thread("client", run);
+        println!("{posts} posts: {:.1} µs CPU per post", run.cpu_us_per_post);
+        return;
+    }
 
     let (mut defaults, mut production, mut raw) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
