@@ -18,7 +18,8 @@ use tokio::net::TcpListener;
 /// Every post the fake management API received: (connection id, body).
 type Posts = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
-/// `POST /@connections/{id}`: 410 `GoneException` for "gone", 500 for "broken", else 200.
+/// `POST /@connections/{id}`: 410 `GoneException` for "gone", 429 `LimitExceededException`
+/// for "throttled", a bare 429 for "throttled-bare", 500 for "broken", else 200.
 async fn post_to_connection(State(posts): State<Posts>, Path(id): Path<String>, body: Bytes) -> Response {
     posts.lock().expect("posts lock").push((id.clone(), body.to_vec()));
     match id.as_str() {
@@ -31,6 +32,16 @@ async fn post_to_connection(State(posts): State<Posts>, Path(id): Path<String>, 
             r#"{"message":"Gone"}"#,
         )
             .into_response(),
+        "throttled" => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("x-amzn-errortype", "LimitExceededException"),
+                ("content-type", "application/json"),
+            ],
+            r#"{"message":"Too Many Requests"}"#,
+        )
+            .into_response(),
+        "throttled-bare" => StatusCode::TOO_MANY_REQUESTS.into_response(),
         "broken" => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         _ => StatusCode::OK.into_response(),
     }
@@ -129,4 +140,68 @@ async fn server_error_becomes_a_retryable_dependency_error() {
         "{error:?}"
     );
     assert_eq!(received(&posts), vec![("broken".to_owned(), b"{}".to_vec())]);
+}
+
+/// The sender as the Lambdas build it (`on_endpoint`), on the loopback SDK configuration.
+async fn production_sender(endpoint: &str) -> ApiGatewaySender {
+    let sdk = statecast_tests::loopback_sdk_config(endpoint).await;
+    ApiGatewaySender::on_endpoint(&sdk, endpoint)
+}
+
+/// The production sender does not retry a 429 inside the SDK: the throttle reaches the
+/// `Poster` at once as `Error::Throttled`, after one post, so it can back off and halve its
+/// concurrency; a 429 without the modeled error type is a throttle too.
+#[tokio::test]
+async fn production_sender_surfaces_a_429_at_once_as_throttled() {
+    let (endpoint, posts) = start_management_api().await;
+    let sender = production_sender(&endpoint).await;
+
+    for id in ["throttled", "throttled-bare"] {
+        let error = sender.send(&connection(id), "{}").await.expect_err("429 is an error");
+        assert!(
+            matches!(
+                error,
+                statecast::Error::Throttled {
+                    operation: "PostToConnection",
+                    ..
+                }
+            ),
+            "{id}: {error:?}"
+        );
+    }
+    assert_eq!(
+        received(&posts),
+        vec![
+            ("throttled".to_owned(), b"{}".to_vec()),
+            ("throttled-bare".to_owned(), b"{}".to_vec())
+        ],
+        "each 429 was posted once"
+    );
+}
+
+/// The production sender posts once and reports a 410 as `Error::ConnectionGone`, and a
+/// 500 as a retryable `Error::Dependency` for the `Poster` to retry.
+#[tokio::test]
+async fn production_sender_posts_once_and_classifies_410_and_500() {
+    let (endpoint, posts) = start_management_api().await;
+    let sender = production_sender(&endpoint).await;
+    let gone = connection("gone");
+
+    let error = sender.send(&gone, "{}").await.expect_err("410 is an error");
+    assert!(
+        matches!(&error, statecast::Error::ConnectionGone(id) if id == &gone),
+        "{error:?}"
+    );
+    let error = sender
+        .send(&connection("broken"), "{}")
+        .await
+        .expect_err("500 is an error");
+    assert!(
+        matches!(error, statecast::Error::Dependency { retryable: true, .. }),
+        "{error:?}"
+    );
+    sender.send(&connection("c1"), "{}").await.expect("post to c1");
+
+    let ids: Vec<String> = received(&posts).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["gone", "broken", "c1"], "one post each");
 }

@@ -15,6 +15,7 @@ use crate::protocol::{parse_client_message, ClientMessage, ErrorCode, ServerMess
 use crate::records::{now_millis, ConnectionRecord};
 use crate::service::broadcast::Broadcast;
 use crate::service::key_lock::KeyLocks;
+use crate::service::posting::{PostLimits, Poster};
 use crate::service::rooms::Rooms;
 use crate::service::subscribe::Wants;
 use crate::service::Settings;
@@ -73,13 +74,29 @@ impl MessageService {
             None => return Some(reply.to_reply_frame()),
             Some(sender) => sender,
         };
-        for part in &frames {
-            if let Err(e) = sender.send(connection, part).await {
-                warn!(%connection, error = %crate::error::chain(&e), "could not post a reply part");
-                return Some(e.to_reply(reply.request_id().cloned(), request_id).to_reply_frame());
-            }
+        // One connection through the poster: a throttled or failed part is tried again, from
+        // that part, after a back-off (the `@connections` client itself does not retry).
+        let limits = PostLimits {
+            initial: 1,
+            max: 1,
+            ..PostLimits::default()
+        };
+        let parts = vec![(connection.clone(), Arc::new(frames))];
+        let posted = Poster::new(sender.clone(), limits).post(parts).await;
+        if posted.delivered == 1 || !posted.gone.is_empty() {
+            return None;
         }
-        None
+        warn!(%connection, "could not post a reply's parts");
+        let failed = Error::Dependency {
+            operation: "PostToConnection",
+            retryable: true,
+            source: "the reply's parts could not be posted".into(),
+        };
+        Some(
+            failed
+                .to_reply(reply.request_id().cloned(), request_id)
+                .to_reply_frame(),
+        )
     }
 
     /// [`Self::handle_frame`] before encoding.
