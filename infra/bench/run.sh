@@ -67,6 +67,10 @@ cargo bench -p statecast-tests --bench cost_model 2>/dev/null | sed -n '/^per ch
 section "Fan-out at scale: simulated subscribers, 5-15 ms posts, 10,000 posts/s throttle"
 run cargo bench -p statecast-tests --bench fanout_scale -- 1000 10000 "$([ -n "$quick" ] && echo 10000 || echo 100000)"
 run cargo bench -p statecast-tests --bench fanout_scale -- 1000 10000 --faults
+run cargo bench -p statecast-tests --bench fanout_scale -- 10000 --one-partition
+
+section "CPU per delivery of the @connections sender (real SDK, SigV4 over HTTP to a loopback server)"
+run cargo bench -p statecast --bench sdk_post -- 20000 "$([ -n "$quick" ] && echo 3 || echo 11)"
 
 section "Hot actor: fan-out lag, 100 changes/s to 1,000 simulated subscribers"
 echo "One counter incremented 100 times a second by paced calls, 1,000 simulated subscribers, @connections taking 5-15 ms per post and accepting 10,000 posts/s (429 beyond). Lag = frame received − the change's commit time (the actor item's updatedAt), per frame (one actor's changes in a stream batch are coalesced into one frame), overall and per 10 s window of commit time." >>"$out"

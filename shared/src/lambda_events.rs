@@ -1,9 +1,10 @@
 //! Lambda event adapters: API Gateway WebSocket events in, proxy responses out, and the
-//! partial-batch response of stream handlers. Stream records are decoded by
+//! partial-batch responses of stream and queue handlers. Stream records are decoded by
 //! [`crate::stream_events`].
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
 use crate::error::{Error, Result};
@@ -75,6 +76,20 @@ pub fn batch_response(failed: Vec<String>) -> DynamoDbEventResponse {
         .map(|sequence| {
             let mut failure = DynamoDbBatchItemFailure::default();
             failure.item_identifier = Some(sequence);
+            failure
+        })
+        .collect();
+    response
+}
+
+/// The partial batch response of an SQS handler naming the messages to receive again.
+pub fn sqs_batch_response(failed: Vec<String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
             failure
         })
         .collect();

@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use lambda_runtime::{Error, LambdaEvent};
 use statecast::error::chain;
+use statecast::lambda_events::sqs_batch_response;
 use statecast::metrics::{Document, Metric};
 use statecast::service::{FanoutOutcome, FanoutService, PageTask};
 use tracing::{error, info, warn};
@@ -60,16 +61,7 @@ pub async fn handler(service: &FanoutService, event: LambdaEvent<SqsEvent>) -> R
                 .property("requestId", event.context.request_id.as_str()),
         );
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    Ok(response)
+    Ok(sqs_batch_response(failures))
 }
 
 /// One group's pages in order; after a failure, that page and the rest are given back.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use statecast::trigger::QueueMessage;
 
 /// Queue ARNs and the logical names queue triggers declare.
@@ -66,16 +66,7 @@ pub fn queue_messages(batch: SqsEvent, queues: &QueueNames) -> Vec<QueueMessage>
 
 /// The partial batch response naming the failed messages.
 pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    response
+    statecast::lambda_events::sqs_batch_response(failed)
 }
 
 #[cfg(test)]

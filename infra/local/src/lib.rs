@@ -23,6 +23,7 @@ pub mod inspector;
 pub mod logging;
 pub mod page;
 pub mod pages;
+pub mod sqs_record;
 pub mod stack;
 pub mod stream_records;
 pub mod tick;

@@ -232,22 +232,13 @@ impl PageQueue for LocalPageQueue {
 
 /// One FIFO SQS record as Lambda's event source mapping builds it.
 fn record(message: &Message) -> serde_json::Value {
-    json!({
-        "messageId": message.id,
-        "receiptHandle": format!("{}#{}", message.id, message.receive_count),
-        "body": message.body,
-        "attributes": {
-            "ApproximateReceiveCount": message.receive_count.to_string(),
-            "SentTimestamp": message.sent_at.to_string(),
-            "SenderId": "000000000000",
-            "ApproximateFirstReceiveTimestamp": message.sent_at.to_string(),
-            "MessageGroupId": message.group,
-            "MessageDeduplicationId": message.dedup,
-        },
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:local:000000000000:statecast-fanout-pages.fifo",
-        "awsRegion": "local",
+    crate::sqs_record::record(&crate::sqs_record::Received {
+        queue: "statecast-fanout-pages.fifo",
+        id: &message.id,
+        body: &message.body,
+        sent_at: message.sent_at,
+        receive_count: message.receive_count,
+        fifo: Some((&message.group, &message.dedup)),
     })
 }
 

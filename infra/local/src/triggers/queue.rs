@@ -191,20 +191,13 @@ impl LocalQueues {
 
 /// One SQS record as Lambda's event source mapping builds it.
 fn record(queue: &str, message: &Message) -> Value {
-    json!({
-        "messageId": message.id,
-        "receiptHandle": format!("{}#{}", message.id, message.receive_count),
-        "body": message.body,
-        "attributes": {
-            "ApproximateReceiveCount": message.receive_count.to_string(),
-            "SentTimestamp": message.sent_at.to_string(),
-            "SenderId": "000000000000",
-            "ApproximateFirstReceiveTimestamp": message.sent_at.to_string(),
-        },
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{queue}"),
-        "awsRegion": "local",
+    crate::sqs_record::record(&crate::sqs_record::Received {
+        queue,
+        id: &message.id,
+        body: &message.body,
+        sent_at: message.sent_at,
+        receive_count: message.receive_count,
+        fifo: None,
     })
 }
 
