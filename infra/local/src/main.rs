@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use statecast::metrics::Metrics;
+use statecast::service::Settings;
 use statecast_authorizer::AuthConfig;
 use statecast_local::engine::StreamRetention;
 use statecast_local::gateway::{ConnectionsTransport, FaultPlan, LatencyRange, Limits};
@@ -115,7 +116,8 @@ struct RunArgs {
     faults: FaultArgs,
 }
 
-/// Faults injected into `@connections` posts, to see the fan-out under API Gateway's limits.
+/// Faults injected into `@connections` posts, and when actors spread, to see the fan-out under
+/// API Gateway's limits.
 #[derive(Args, Debug)]
 struct FaultArgs {
     /// Each post waits a latency drawn from this range, e.g. `5ms..40ms`.
@@ -133,6 +135,13 @@ struct FaultArgs {
     /// Seed of the injected faults (the same seed, the same faults).
     #[arg(long, default_value_t = 1)]
     faults_seed: u64,
+    /// Subscribers in an actor's one partition past which its subscriptions are spread and its
+    /// changes go out in pages (`SUBSCRIPTION_SPREAD_AT`).
+    #[arg(long, default_value_t = Settings::default().spread_at)]
+    subscription_spread_at: usize,
+    /// Partitions (pages) a spread actor uses (`SUBSCRIPTION_SHARDS`).
+    #[arg(long, default_value_t = Settings::default().spread_shards, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    subscription_shards: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -258,6 +267,11 @@ fn options(args: RunArgs) -> Result<(LocalOptions, String), Box<dyn std::error::
         dev_tenant: Some(args.dev_tenant),
         ttl_sweep_interval: Duration::from_secs(args.ttl_sweep_secs.max(1)),
         connections_transport: args.connections_transport,
+        settings: Settings {
+            spread_at: args.faults.subscription_spread_at,
+            spread_shards: args.faults.subscription_shards,
+            ..Settings::default()
+        },
         connection_faults: FaultPlan {
             latency: args.faults.connections_latency,
             throughput: args.faults.connections_throughput,
