@@ -445,3 +445,79 @@ fn the_readme_lists_every_metric_with_its_unit_and_dimensions() {
         .collect();
     assert_eq!(rows, expected);
 }
+
+/// The page worker records what a page batch posted, like the fan-out, under its own name.
+#[tokio::test]
+async fn a_page_batch_records_its_posts_size_and_duration() {
+    use statecast::ports::SubscriptionStore;
+    use statecast_local::sqs_record::{record, Received};
+    use statecast_tests::pages::CapturedPages;
+
+    let (h, capture) = metered("fn-pages").await;
+    let key = ActorKey::new(TenantId::new(DEV_TENANT).expect("tenant"), "counter", "paged").expect("key");
+    h.store.spread(&key, 2).await.expect("spread");
+    for id in ["p-reader", "p-gone", "p-other"] {
+        h.connect(id, None).await;
+        let reply = send(
+            &h,
+            id,
+            json!({"action": "subscribe", "id": 1, "actor": "counter/paged"}),
+        )
+        .await;
+        assert_eq!(reply["type"], "subscribed", "{reply}");
+    }
+    let mut stream = h.actor_stream().await;
+    let reply = call(&h, "p-reader", "counter/paged", "increment").await;
+    assert_eq!(reply["type"], "result", "{reply}");
+    let event = stream.next_event().await;
+    let sender = Arc::new(RecordingSender::new());
+    sender.mark_gone(&connection("p-gone"));
+    let queue = Arc::new(CapturedPages::default());
+    let fanout = h
+        .fanout_service_with(h.store.clone(), sender.clone())
+        .with_pages(queue.clone());
+    statecast_fanout::handler(&fanout, lambda_event(event))
+        .await
+        .expect("fan-out");
+    let pages = queue.take();
+    assert_eq!(pages.len(), 2, "one page per shard");
+    capture.clear();
+
+    let records: Vec<Value> = pages
+        .iter()
+        .enumerate()
+        .map(|(i, page)| {
+            record(&Received {
+                queue: "pages.fifo",
+                id: &format!("m-{i}"),
+                body: &page.body,
+                sent_at: 0,
+                receive_count: 1,
+                fifo: Some((&page.group, &page.dedup)),
+            })
+        })
+        .collect();
+    let batch: aws_lambda_events::sqs::SqsEvent =
+        serde_json::from_value(json!({ "Records": records })).expect("an SQS event");
+    let worker = h.fanout_service_with(h.store.clone(), sender.clone());
+    let response = statecast_fanout_pages::handler(&worker, lambda_event(batch))
+        .await
+        .expect("pages");
+    assert!(response.batch_item_failures.is_empty());
+    let docs = recorded(&capture);
+    let (_, closed) = only(&docs, Metric::ConnectionsClosed);
+    assert_eq!(closed.values, count(1.0), "the gone connection was removed");
+    let (doc, _) = only(&docs, Metric::BatchSize);
+    let function = dims(&[("FunctionName", "fn-pages")]);
+    for (metric, expected) in [
+        (Metric::BatchSize, 2.0),
+        (Metric::Deliveries, 2.0),
+        (Metric::GoneConnections, 1.0),
+        (Metric::ThrottledPosts, 0.0),
+    ] {
+        let found = &doc[metric.name()];
+        assert_eq!(found.values, count(expected), "{}", metric.name());
+        assert_eq!(found.dimensions, function, "{}", metric.name());
+    }
+    assert_eq!(doc[Metric::BatchDuration.name()].unit, "Milliseconds");
+}

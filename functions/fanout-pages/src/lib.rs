@@ -35,10 +35,7 @@ pub async fn handler(service: &FanoutService, event: LambdaEvent<SqsEvent>) -> R
     let mut total = FanoutOutcome::default();
     let mut failures = Vec::new();
     for (outcome, failed) in results {
-        total.delivered += outcome.delivered;
-        total.gone += outcome.gone;
-        total.throttled += outcome.throttled;
-        total.undelivered += outcome.undelivered;
+        total.absorb(outcome);
         failures.extend(failed);
     }
     info!(
@@ -83,12 +80,7 @@ async fn deliver_group(service: &FanoutService, group: Vec<SqsMessage>) -> (Fano
         };
         let (actor, shard) = (page.actor.clone(), page.shard);
         match service.deliver_page(page).await {
-            Ok(outcome) => {
-                total.delivered += outcome.delivered;
-                total.gone += outcome.gone;
-                total.throttled += outcome.throttled;
-                total.undelivered += outcome.undelivered;
-            }
+            Ok(outcome) => total.absorb(outcome),
             Err(e) if e.is_retryable() => {
                 warn!(%actor, shard, error = %chain(&e), "could not deliver a page; it is retried");
                 failed.push(id);

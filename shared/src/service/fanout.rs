@@ -35,6 +35,18 @@ pub struct FanoutOutcome {
     pub paged: usize,
 }
 
+impl FanoutOutcome {
+    /// Adds `other`'s counts (and failures) to these.
+    pub fn absorb(&mut self, other: FanoutOutcome) {
+        self.failed.extend(other.failed);
+        self.delivered += other.delivered;
+        self.gone += other.gone;
+        self.throttled += other.throttled;
+        self.undelivered += other.undelivered;
+        self.paged += other.paged;
+    }
+}
+
 pub struct FanoutService {
     subscriptions: Arc<dyn SubscriptionStore>,
     poster: Poster,
