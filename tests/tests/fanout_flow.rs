@@ -6,11 +6,11 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use statecast::delta;
 use statecast::ids::{ActorKey, ConnectionId};
-use statecast::ports::{ConnectionStore, Held, SubscriberCursor, SubscriberPage, SubscriptionStore};
+use statecast::ports::{ConnectionStore, SubscriberCursor, SubscriptionStore};
 use statecast::protocol::ServerMessage;
-use statecast::records::{MemberRecord, SubscriptionRecord};
 use statecast::testing::RecordingSender;
 use statecast_tests::fixtures::lambda_event;
+use statecast_tests::subscribers::FailingReads;
 use statecast_tests::Harness;
 
 async fn connect(h: &Harness, id: &str) -> ConnectionId {
@@ -167,49 +167,6 @@ async fn gone_subscriber_is_removed_and_the_others_still_receive() {
     );
 }
 
-/// Fails subscriber queries for one actor with a retryable error; delegates the rest.
-struct FailingFor {
-    inner: Arc<dyn SubscriptionStore>,
-    actor: ActorKey,
-}
-
-#[async_trait::async_trait]
-impl SubscriptionStore for FailingFor {
-    async fn put_subscription(&self, s: &SubscriptionRecord) -> statecast::Result<Option<MemberRecord>> {
-        self.inner.put_subscription(s).await
-    }
-    async fn delete_subscription(&self, a: &ActorKey, c: &ConnectionId) -> statecast::Result<Option<MemberRecord>> {
-        self.inner.delete_subscription(a, c).await
-    }
-    async fn update_presence(
-        &self,
-        a: &ActorKey,
-        c: &ConnectionId,
-        p: &str,
-    ) -> statecast::Result<Option<MemberRecord>> {
-        self.inner.update_presence(a, c, p).await
-    }
-    async fn subscribers(&self, a: &ActorKey, after: Option<&SubscriberCursor>) -> statecast::Result<SubscriberPage> {
-        if a == &self.actor {
-            return Err(statecast::Error::Dependency {
-                operation: "Query subscribers",
-                retryable: true,
-                source: "ProvisionedThroughputExceededException".into(),
-            });
-        }
-        self.inner.subscribers(a, after).await
-    }
-    async fn subscriptions_of(&self, c: &ConnectionId) -> statecast::Result<Vec<Held>> {
-        self.inner.subscriptions_of(c).await
-    }
-    async fn delete_subscriptions(&self, c: &ConnectionId, a: &[Held]) -> statecast::Result<()> {
-        self.inner.delete_subscriptions(c, a).await
-    }
-    async fn spread(&self, a: &ActorKey, shards: u32) -> statecast::Result<()> {
-        self.inner.spread(a, shards).await
-    }
-}
-
 /// A retryable store failure while fanning out one actor's change reports exactly that
 /// record in `batch_item_failures`; other actors' records in the batch are delivered.
 #[tokio::test]
@@ -218,9 +175,9 @@ async fn retryable_store_failure_reports_exactly_that_record() {
     let mut stream = h.actor_stream().await;
     let sender = Arc::new(RecordingSender::new());
     let failing = ActorKey::parse("dev/counter/flaky").expect("key");
-    let store = Arc::new(FailingFor {
+    let store = Arc::new(FailingReads {
         inner: h.store.clone(),
-        actor: failing,
+        fails: move |actor: &ActorKey, _: Option<&SubscriberCursor>| actor == &failing,
     });
     let fanout = h.fanout_service_with(store, sender.clone());
     let c = connect(&h, "watcher").await;

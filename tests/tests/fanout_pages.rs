@@ -9,13 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use serde_json::json;
 use statecast::dynamo::DynamoStore;
 use statecast::ids::{ActorKey, ConnectionId};
-use statecast::ports::{ConnectionStore, Held, QueuedPage, SubscriberCursor, SubscriberPage, SubscriptionStore};
+use statecast::ports::{ConnectionStore, QueuedPage, SubscriberCursor, SubscriptionStore};
 use statecast::protocol::ServerMessage;
-use statecast::records::{now_millis, MemberRecord, SubscriptionRecord};
+use statecast::records::now_millis;
 use statecast::service::{PageTask, Settings};
 use statecast::testing::RecordingSender;
 use statecast_local::gateway::{FaultPlan, LatencyRange};
@@ -23,54 +22,9 @@ use statecast_local::LocalOptions;
 use statecast_tests::fixtures::lambda_event;
 use statecast_tests::local::{start_local, store};
 use statecast_tests::pages::CapturedPages;
-use statecast_tests::subscribers::store_subscribers;
+use statecast_tests::subscribers::{store_subscribers, FailingReads};
 use statecast_tests::ws_client::WsClient;
 use statecast_tests::Harness;
-
-/// Fails the first read of a later page (after the first) of shard `shard`, once.
-struct FailsOnce {
-    inner: Arc<dyn SubscriptionStore>,
-    shard: u32,
-    failed: AtomicBool,
-}
-
-#[async_trait]
-impl SubscriptionStore for FailsOnce {
-    async fn put_subscription(&self, s: &SubscriptionRecord) -> statecast::Result<Option<MemberRecord>> {
-        self.inner.put_subscription(s).await
-    }
-    async fn delete_subscription(&self, a: &ActorKey, c: &ConnectionId) -> statecast::Result<Option<MemberRecord>> {
-        self.inner.delete_subscription(a, c).await
-    }
-    async fn update_presence(
-        &self,
-        a: &ActorKey,
-        c: &ConnectionId,
-        p: &str,
-    ) -> statecast::Result<Option<MemberRecord>> {
-        self.inner.update_presence(a, c, p).await
-    }
-    async fn subscribers(&self, a: &ActorKey, from: Option<&SubscriberCursor>) -> statecast::Result<SubscriberPage> {
-        let later_page = from.is_some_and(|c| c.shard == self.shard && c.after.is_some());
-        if later_page && !self.failed.swap(true, Ordering::SeqCst) {
-            return Err(statecast::Error::Dependency {
-                operation: "Query subscribers",
-                retryable: true,
-                source: "ProvisionedThroughputExceededException".into(),
-            });
-        }
-        self.inner.subscribers(a, from).await
-    }
-    async fn subscriptions_of(&self, c: &ConnectionId) -> statecast::Result<Vec<Held>> {
-        self.inner.subscriptions_of(c).await
-    }
-    async fn delete_subscriptions(&self, c: &ConnectionId, held: &[Held]) -> statecast::Result<()> {
-        self.inner.delete_subscriptions(c, held).await
-    }
-    async fn spread(&self, a: &ActorKey, shards: u32) -> statecast::Result<()> {
-        self.inner.spread(a, shards).await
-    }
-}
 
 /// Every subscriber of `key`, over all its shards.
 async fn all_subscribers(store: &DynamoStore, key: &ActorKey) -> Vec<ConnectionId> {
@@ -148,10 +102,13 @@ async fn a_spread_actor_goes_out_in_pages_and_a_page_retry_sends_nobody_the_fram
     // The workers: pages of 5 subscribers, the second read of shard 2 fails once, every post
     // waits 1 ms and at most 4 are in flight (429 beyond), one connection is gone.
     let gone = subscribers[7].clone();
-    let failing = Arc::new(FailsOnce {
+    let failed = AtomicBool::new(false);
+    let failing = Arc::new(FailingReads {
         inner: Arc::new(DynamoStore::new(h.dynamo.clone(), h.tables.clone()).with_page_size(5)),
-        shard: 2,
-        failed: AtomicBool::new(false),
+        // The first read of a later page (after the first) of shard 2, once.
+        fails: move |_: &ActorKey, from: Option<&SubscriberCursor>| {
+            from.is_some_and(|c| c.shard == 2 && c.after.is_some()) && !failed.swap(true, Ordering::SeqCst)
+        },
     });
     let sender = Arc::new(RecordingSender::throttling(Duration::from_millis(1), 4));
     sender.mark_gone(&gone);
