@@ -1494,6 +1494,39 @@ fn webhooks_are_one_throttled_http_api_route_to_the_trigger_function() {
     }
 }
 
+/// `queue_id` is an SQS queue of this stack with a dead-letter queue (of the same kind) after
+/// at least one receive, a visibility timeout of at least six times `function`'s timeout, and
+/// `function` reads it with partial batch failures.
+fn assert_queue_mapping(stack: &Stack, id: &str, function: &Value, queue_id: &str) {
+    let queue = stack.resource(queue_id);
+    assert_eq!(get(queue, "Type").and_then(text), Some("AWS::SQS::Queue"));
+    let timeout = stack
+        .function_property(function, "Timeout")
+        .and_then(integer)
+        .unwrap_or_else(|| panic!("{id}'s timeout"));
+    let visibility = at(queue, &["Properties", "VisibilityTimeout"]).and_then(integer);
+    assert!(
+        visibility >= Some(6 * timeout),
+        "{queue_id}: VisibilityTimeout ≥ 6 × {timeout}"
+    );
+    let (dlq, _) = at(queue, &["Properties", "RedrivePolicy", "deadLetterTargetArn"])
+        .and_then(get_att)
+        .unwrap_or_else(|| panic!("{queue_id} has a dead-letter queue"));
+    let dead = stack.resource(&dlq);
+    assert_eq!(get(dead, "Type").and_then(text), Some("AWS::SQS::Queue"));
+    let fifo = |q: &Value| at(q, &["Properties", "FifoQueue"]).and_then(boolean).unwrap_or(false);
+    assert_eq!(fifo(dead), fifo(queue), "{dlq} is FIFO exactly when {queue_id} is");
+    let receives = at(queue, &["Properties", "RedrivePolicy", "maxReceiveCount"]).and_then(integer);
+    assert!(receives.is_some_and(|n| n >= 1), "{queue_id}: maxReceiveCount");
+    let mapped = events_of(function, "SQS").iter().any(|(_, event)| {
+        at(event, &["Properties", "Queue"]).and_then(get_att) == Some((queue_id.to_owned(), "Arn".to_owned()))
+            && at(event, &["Properties", "FunctionResponseTypes"])
+                .map(one_or_many)
+                .is_some_and(|t| t.iter().any(|v| text(v) == Some("ReportBatchItemFailures")))
+    });
+    assert!(mapped, "{id} reads {queue_id} with ReportBatchItemFailures");
+}
+
 /// Each queue trigger's queue is a queue of this stack named in `TRIGGER_QUEUES`, mapped with
 /// partial batch failures, with a dead-letter queue and a visibility timeout of at least six
 /// times the function's timeout.
@@ -1508,10 +1541,6 @@ fn every_queue_trigger_reads_a_queue_of_this_stack_with_a_dead_letter_queue() {
         .and_then(|v| sub(v))
         .unwrap_or_else(|| panic!("{id}: TRIGGER_QUEUES is a !Sub"))
         .to_owned();
-    let timeout = stack
-        .function_property(function, "Timeout")
-        .and_then(integer)
-        .expect("the trigger function's timeout");
     let app = statecast::app::application().expect("valid");
     let queues: Vec<&str> = app
         .trigger_list()
@@ -1522,35 +1551,12 @@ fn every_queue_trigger_reads_a_queue_of_this_stack_with_a_dead_letter_queue() {
         })
         .collect();
     assert!(!queues.is_empty(), "the shipped application has a queue trigger");
-    let events = events_of(function, "SQS");
     for queue in queues {
         let resource_id = routes
             .split(',')
             .find_map(|pair| pair.strip_prefix(&format!("{queue}=${{"))?.strip_suffix(".Arn}"))
             .unwrap_or_else(|| panic!("TRIGGER_QUEUES names no queue for {queue:?}: {routes}"));
-        let resource = stack.resource(resource_id);
-        assert_eq!(get(resource, "Type").and_then(text), Some("AWS::SQS::Queue"));
-        let visibility = at(resource, &["Properties", "VisibilityTimeout"]).and_then(integer);
-        assert!(
-            visibility >= Some(6 * timeout),
-            "{resource_id}: VisibilityTimeout ≥ 6 × {timeout}"
-        );
-        let (dlq, _) = at(resource, &["Properties", "RedrivePolicy", "deadLetterTargetArn"])
-            .and_then(get_att)
-            .unwrap_or_else(|| panic!("{resource_id} has a dead-letter queue"));
-        assert_eq!(
-            get(stack.resource(&dlq), "Type").and_then(text),
-            Some("AWS::SQS::Queue")
-        );
-        let receives = at(resource, &["Properties", "RedrivePolicy", "maxReceiveCount"]).and_then(integer);
-        assert!(receives.is_some_and(|n| n >= 1), "{resource_id}: maxReceiveCount");
-        let mapped = events.iter().any(|(_, event)| {
-            at(event, &["Properties", "Queue"]).and_then(get_att) == Some((resource_id.to_owned(), "Arn".to_owned()))
-                && at(event, &["Properties", "FunctionResponseTypes"])
-                    .map(one_or_many)
-                    .is_some_and(|t| t.iter().any(|v| text(v) == Some("ReportBatchItemFailures")))
-        });
-        assert!(mapped, "{id} reads {resource_id} with ReportBatchItemFailures");
+        assert_queue_mapping(&stack, id, function, resource_id);
     }
 }
 
@@ -1636,16 +1642,7 @@ fn fanout_pages_go_through_a_fifo_queue_with_a_dead_letter_queue_to_the_page_wor
         .unwrap_or_else(|| panic!("{fanout_id}: PAGES_QUEUE_URL is a !Ref of a queue"))
         .to_owned();
     let queue = stack.resource(&queue_id);
-    assert_eq!(get(queue, "Type").and_then(text), Some("AWS::SQS::Queue"));
     assert_eq!(at(queue, &["Properties", "FifoQueue"]).and_then(boolean), Some(true));
-    let (dlq, _) = at(queue, &["Properties", "RedrivePolicy", "deadLetterTargetArn"])
-        .and_then(get_att)
-        .expect("a dead-letter queue");
-    assert_eq!(
-        at(stack.resource(&dlq), &["Properties", "FifoQueue"]).and_then(boolean),
-        Some(true),
-        "a FIFO queue's dead-letter queue is FIFO"
-    );
     let sends: Vec<&Value> = statements(fanout)
         .into_iter()
         .filter(|s| actions(s).iter().any(|a| a.starts_with("sqs:")))
@@ -1661,22 +1658,7 @@ fn fanout_pages_go_through_a_fifo_queue_with_a_dead_letter_queue_to_the_page_wor
     );
 
     let (worker_id, worker) = stack.function_by_binary("statecast-fanout-pages");
-    let timeout = stack
-        .function_property(worker, "Timeout")
-        .and_then(integer)
-        .expect("the worker's timeout");
-    let visibility = at(queue, &["Properties", "VisibilityTimeout"]).and_then(integer);
-    assert!(
-        visibility >= Some(6 * timeout),
-        "{queue_id}: VisibilityTimeout ≥ 6 × {timeout}"
-    );
-    let mapped = events_of(worker, "SQS").iter().any(|(_, event)| {
-        at(event, &["Properties", "Queue"]).and_then(get_att) == Some((queue_id.clone(), "Arn".to_owned()))
-            && at(event, &["Properties", "FunctionResponseTypes"])
-                .map(one_or_many)
-                .is_some_and(|t| t.iter().any(|v| text(v) == Some("ReportBatchItemFailures")))
-    });
-    assert!(mapped, "{worker_id} reads {queue_id} with ReportBatchItemFailures");
+    assert_queue_mapping(&stack, worker_id, worker, &queue_id);
     let concurrency = events_of(worker, "SQS")
         .iter()
         .find_map(|(_, event)| at(event, &["Properties", "ScalingConfig", "MaximumConcurrency"]).and_then(integer));

@@ -30,31 +30,24 @@ pub struct PageTask {
 /// The messages for every shard of `key` (0 to `shards`), or `None` when the frame is too
 /// large for a message.
 pub(crate) fn page_messages(key: &ActorKey, frame: &RunFrame<'_>, shards: u32) -> Option<Vec<QueuedPage>> {
-    #[derive(Serialize)]
-    struct PageRef<'a, 'f> {
-        actor: &'a ActorKey,
-        shard: u32,
-        frame: &'a RunFrame<'f>,
+    // The frame is serialized once; each page is the same body with its shard (the layout of
+    // [`PageTask`]).
+    let actor = serde_json::to_string(key).ok()?;
+    let frame_json = serde_json::to_string(frame).ok()?;
+    if frame_json.len() + actor.len() > MAX_PAGE_MESSAGE_BYTES {
+        return None;
     }
     let end = frame.end();
-    let mut pages = Vec::with_capacity(shards as usize);
-    for shard in 0..shards {
-        let body = serde_json::to_string(&PageRef {
-            actor: key,
-            shard,
-            frame,
+    let pages = (0..shards)
+        .map(|shard| {
+            let group = format!("{key}#{shard}");
+            QueuedPage {
+                dedup: queue_id(format!("{group}@{end}")),
+                group: queue_id(group),
+                body: format!(r#"{{"actor":{actor},"shard":{shard},"frame":{frame_json}}}"#),
+            }
         })
-        .ok()?;
-        if body.len() > MAX_PAGE_MESSAGE_BYTES {
-            return None;
-        }
-        let group = format!("{key}#{shard}");
-        pages.push(QueuedPage {
-            dedup: queue_id(format!("{group}@{end}")),
-            group: queue_id(group),
-            body,
-        });
-    }
+        .collect();
     Some(pages)
 }
 
