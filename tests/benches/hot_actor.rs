@@ -10,11 +10,16 @@
 //! fan-out coalesces one actor's consecutive changes of a stream batch into one frame, so a
 //! subscriber gets fewer frames than changes: lag is counted once per frame, against its `to`.
 //!
+//! `--trim` keeps local mode's stream trimming on (every record the fan-out has processed is
+//! deleted, as in `statecast-local`), so the stream cannot be read back: the time written is
+//! then the time the call's reply arrived (a few ms after the write, the same for every
+//! window). Comparing the two shows whether a growing, untrimmed stream slows the fan-out.
+//!
 //! Prints p50/p99/max overall and per 10-second window of commit time (a lag that grows from
 //! window to window means the fan-out falls behind), frames delivered, duplicates and gaps
 //! (both must be 0), and the changes per second achieved.
 //!
-//! `cargo bench -p statecast-tests --bench hot_actor [-- --seconds 60 --rate 100 --subscribers 1000]`
+//! `cargo bench -p statecast-tests --bench hot_actor [-- --seconds 60 --rate 100 --subscribers 1000 --trim]`
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -36,12 +41,13 @@ const THROTTLE: u32 = 10_000;
 const WINDOW_MS: i64 = 10_000;
 const ACTOR: &str = "counter/hot";
 
-/// `--seconds`, `--rate` (changes per second) and `--subscribers`; anything else (such as
-/// the `--bench` cargo passes) is ignored.
+/// `--seconds`, `--rate` (changes per second), `--subscribers` and `--trim`; anything else
+/// (such as the `--bench` cargo passes) is ignored.
 struct Args {
     seconds: u64,
     rate: u64,
     subscribers: usize,
+    trim: bool,
 }
 
 impl Args {
@@ -56,6 +62,7 @@ impl Args {
             seconds: value("--seconds", 60).max(1),
             rate: value("--rate", 100).max(1),
             subscribers: value("--subscribers", 1000).max(1) as usize,
+            trim: args.iter().any(|arg| arg == "--trim"),
         }
     }
 }
@@ -67,7 +74,11 @@ async fn main() {
         "one counter, {} changes/s for {} s, {} simulated subscribers; @connections 5–15 ms per post, {THROTTLE} posts/s then 429",
         args.rate, args.seconds, args.subscribers
     );
-    println!("lag = frame received − the change's commit time (the actor item's updatedAt, ms; local stream records carry whole seconds)");
+    if args.trim {
+        println!("stream trimming on; lag = frame received − the arrival of the call's reply (ms)");
+    } else {
+        println!("stream trimming off; lag = frame received − the change's commit time (the actor item's updatedAt, ms; local stream records carry whole seconds)");
+    }
     let plan = FaultPlan {
         latency: Some("5ms..15ms".parse::<LatencyRange>().expect("range")),
         throughput: Some(THROTTLE),
@@ -76,9 +87,9 @@ async fn main() {
     };
     let stack = start_local(LocalOptions {
         connection_faults: plan,
-        // The commit times are read back from the stream after the run.
+        // Without --trim the commit times are read back from the stream after the run.
         stream_retention: StreamRetention {
-            trim_processed: false,
+            trim_processed: args.trim,
             ..StreamRetention::default()
         },
         ..LocalOptions::default()
@@ -91,14 +102,18 @@ async fn main() {
     let tally = subscribers.tally.clone();
     tally.keep_receipts();
 
-    let (changes, elapsed) = drive(&stack.ws_url, &args).await;
+    let (changes, elapsed, replied) = drive(&stack.ws_url, &args).await;
     let reached = tally
         .wait_for(changes, args.subscribers, Duration::from_secs(120))
         .await;
     let receipts = tally.take_receipts();
-    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
-    let mut reader = StreamReader::open(&stack.sdk, &dynamo, &stack.tables.actors).await;
-    let written = commit_times(reader.read_new().await, &key);
+    let written = if args.trim {
+        replied
+    } else {
+        let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+        let mut reader = StreamReader::open(&stack.sdk, &dynamo, &stack.tables.actors).await;
+        commit_times(reader.read_new().await, &key)
+    };
     stack.shutdown().await;
 
     let load = Ordering::Relaxed;
@@ -116,21 +131,24 @@ async fn main() {
 
 /// Increments the counter `args.rate` times a second for `args.seconds` through one
 /// WebSocket client, each call answered before the next (a late one is caught up at once);
-/// returns the last version written and the time taken.
-async fn drive(url: &str, args: &Args) -> (u64, Duration) {
+/// returns the last version written, the time taken and when each version's reply arrived
+/// (epoch ms).
+async fn drive(url: &str, args: &Args) -> (u64, Duration, HashMap<u64, i64>) {
     let mut writer = WsClient::connect(url).await;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let total = args.rate * args.seconds;
     let started = Instant::now();
     let mut version = 0;
+    let mut replied = HashMap::new();
     for id in 1..=total {
         tick.tick().await;
         let call = json!({"action": "call", "id": id, "actor": ACTOR, "method": "increment"});
         let reply = writer.request(call, &mut Vec::new()).await;
         version = reply["version"].as_u64().expect("a result with its version");
+        replied.insert(version, now_millis());
     }
-    (version, started.elapsed())
+    (version, started.elapsed(), replied)
 }
 
 /// Each version of `key` and its `updatedAt` (epoch ms), from the stream's new images.
@@ -152,7 +170,7 @@ struct Lag {
 fn lags(receipts: &[Receipt], written: &HashMap<u64, i64>) -> Vec<Lag> {
     let first = written.values().copied().min().unwrap_or_default();
     let unknown = receipts.iter().filter(|r| !written.contains_key(&r.to)).count();
-    assert_eq!(unknown, 0, "every version delivered has its commit time in the stream");
+    assert_eq!(unknown, 0, "every version delivered has its time written");
     receipts
         .iter()
         .map(|r| {
