@@ -1,6 +1,9 @@
 //! Jittered exponential backoff for bounded retry loops (version conflicts, unprocessed batches).
 
+use std::future::Future;
 use std::time::Duration;
+
+use crate::error::{Error, Result};
 
 /// "Full jitter": a random delay in `[0, min(cap, base * 2^attempt)]`.
 pub fn delay(attempt: u32, base: Duration, cap: Duration) -> Duration {
@@ -15,6 +18,37 @@ pub fn delay(attempt: u32, base: Duration, cap: Duration) -> Duration {
 /// Sleeps for [`delay`].
 pub async fn sleep(attempt: u32, base: Duration, cap: Duration) {
     tokio::time::sleep(delay(attempt, base, cap)).await;
+}
+
+/// Sends `pending` with `send`, which returns what the batch call left (unprocessed items,
+/// refused entries), and sends that again after a [`delay`] (20 ms doubling to 1 s) until
+/// nothing is left. After `attempts` calls the leftovers are a retryable
+/// [`Error::Dependency`] naming `operation` and what was left (`what`, e.g. "deletes").
+pub async fn resend_leftovers<T, F, Fut>(
+    operation: &'static str,
+    what: &str,
+    attempts: u32,
+    mut pending: Vec<T>,
+    mut send: F,
+) -> Result<()>
+where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: Future<Output = Result<Vec<T>>>,
+{
+    for attempt in 0..attempts {
+        pending = send(pending).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if attempt + 1 < attempts {
+            sleep(attempt, Duration::from_millis(20), Duration::from_secs(1)).await;
+        }
+    }
+    Err(Error::Dependency {
+        operation,
+        retryable: true,
+        source: format!("{} {what} still left after {attempts} attempts", pending.len()).into(),
+    })
 }
 
 /// A cheap random number for jitter (not for anything that needs to be unpredictable).
@@ -33,6 +67,38 @@ pub fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn leftovers_are_resent_until_taken_or_the_attempts_run_out() {
+        let mut calls = Vec::new();
+        let taken = resend_leftovers("Op", "items", 5, vec![1, 2, 3], |pending: Vec<u32>| {
+            calls.push(pending.len());
+            async move { Ok(pending.into_iter().skip(1).collect()) }
+        })
+        .await;
+        assert!(taken.is_ok());
+        assert_eq!(calls, [3, 2, 1], "each call gets what the one before left");
+
+        let mut calls = 0;
+        let refused = resend_leftovers("Op", "items", 4, vec![1, 2], |pending: Vec<u32>| {
+            calls += 1;
+            async move { Ok(pending) }
+        })
+        .await;
+        assert_eq!(calls, 4);
+        match refused {
+            Err(Error::Dependency {
+                operation,
+                retryable,
+                source,
+            }) => {
+                assert_eq!(operation, "Op");
+                assert!(retryable);
+                assert_eq!(source.to_string(), "2 items still left after 4 attempts");
+            }
+            other => panic!("expected a retryable dependency error, got {other:?}"),
+        }
+    }
 
     #[test]
     fn delays_stay_under_the_growing_ceiling_and_the_cap() {

@@ -1,8 +1,6 @@
 //! The page queue adapter: pages of a spread fan-out go to an SQS FIFO queue
 //! (`aws-sdk-sqs` `SendMessageBatch`), read by the page worker function.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
@@ -93,21 +91,10 @@ impl PageQueue for SqsPageQueue {
     /// different groups) before this returns.
     async fn enqueue(&self, pages: Vec<QueuedPage>) -> Result<()> {
         for batch in batches(pages) {
-            let mut pending = batch;
-            for attempt in 0.. {
-                pending = self.send_batch(pending).await?;
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt + 1 >= ATTEMPTS {
-                    return Err(Error::Dependency {
-                        operation: "SendMessageBatch",
-                        retryable: true,
-                        source: format!("{} pages still refused after {ATTEMPTS} attempts", pending.len()).into(),
-                    });
-                }
-                backoff::sleep(attempt, Duration::from_millis(20), Duration::from_secs(1)).await;
-            }
+            backoff::resend_leftovers("SendMessageBatch", "pages", ATTEMPTS, batch, |pending| {
+                self.send_batch(pending)
+            })
+            .await?;
         }
         Ok(())
     }

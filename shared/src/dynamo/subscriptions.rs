@@ -9,8 +9,6 @@
 //! stored in comes back from the index (`subscriptions_of`); by actor and connection, shard 0
 //! is tried first and the hashed shard when the actor is spread.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnValue, WriteRequest};
 
@@ -360,7 +358,7 @@ impl SubscriptionStore for DynamoStore {
 
     async fn delete_subscriptions(&self, connection: &ConnectionId, held: &[Held]) -> Result<()> {
         for chunk in held.chunks(BATCH) {
-            let mut pending = chunk
+            let pending = chunk
                 .iter()
                 .map(|held| {
                     let delete = DeleteRequest::builder()
@@ -374,34 +372,27 @@ impl SubscriptionStore for DynamoStore {
                     retryable: false,
                     source: Box::new(e),
                 })?;
-            for attempt in 0.. {
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.tables.subscriptions, pending)
-                    .send()
-                    .await
-                    .map_err(|e| dependency("BatchWriteItem subscriptions", e))?;
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.tables.subscriptions))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt + 1 >= UNPROCESSED_ATTEMPTS {
-                    return Err(Error::Dependency {
-                        operation: "BatchWriteItem subscriptions",
-                        retryable: true,
-                        source: format!(
-                            "{} deletes still unprocessed after {UNPROCESSED_ATTEMPTS} attempts",
-                            pending.len()
-                        )
-                        .into(),
-                    });
-                }
-                backoff::sleep(attempt, Duration::from_millis(20), Duration::from_secs(1)).await;
-            }
+            let table = &self.tables.subscriptions;
+            backoff::resend_leftovers(
+                "BatchWriteItem subscriptions",
+                "deletes",
+                UNPROCESSED_ATTEMPTS,
+                pending,
+                |pending| async move {
+                    let output = self
+                        .client
+                        .batch_write_item()
+                        .request_items(table, pending)
+                        .send()
+                        .await
+                        .map_err(|e| dependency("BatchWriteItem subscriptions", e))?;
+                    Ok(output
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(table))
+                        .unwrap_or_default())
+                },
+            )
+            .await?;
         }
         Ok(())
     }
