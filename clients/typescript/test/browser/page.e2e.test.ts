@@ -171,16 +171,19 @@ describe("demo page in Chromium", () => {
 
   /**
    * Both pages open, with no call of theirs unanswered, showing identical lists equal to the
-   * stored state, at its version.
+   * stored state, at its version. The pages are read before the store: a page's call can be
+   * answered before the change's delta reaches it, so a store read first could predate that
+   * change and match a page still showing the version before it. Read after, the store holds
+   * every call the pages saw answered, and any change since moves it past what they show.
    */
   async function converged(timeoutMs = 20_000): Promise<Row[]> {
     let detail = "";
     return waitFor(
       "both pages to show the stored list",
       async () => {
+        const views = await Promise.all(pages.map(shown));
         const stored = await readStored(ws, ACTOR);
         const expected = storedRows(stored.state);
-        const views = await Promise.all(pages.map(shown));
         detail = JSON.stringify({ stored: { version: stored.version, rows: expected }, views });
         const same = views.every(
           (v) => v.conn === "open" && v.pending === "0" && !v.editing && v.version === String(stored.version) && JSON.stringify(v.rows) === JSON.stringify(expected),
